@@ -1,0 +1,13 @@
+"""The ``streamgale`` command line: run and check YAML pipelines, the dead-letter queue, demos.
+
+The console script calls :func:`main`, a click group::
+
+    streamgale validate pipeline.yaml
+    streamgale run pipeline.yaml --state-dir .streamgale/sensors
+    streamgale dlq list
+    streamgale demo
+"""
+
+from streamgale.cli.main import main
+
+__all__ = ["main"]

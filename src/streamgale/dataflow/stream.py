@@ -1,0 +1,436 @@
+"""Typed streams and their operators.
+
+Every operator adds one step, named by a step id that is unique in the
+pipeline, and returns the stream(s) it produces. Records travel in
+micro-batches; see :mod:`streamgale.batch`.
+
+>>> from streamgale import Pipeline
+>>> from streamgale.testing import TestingSink, TestingSource
+>>> p = Pipeline("doc")
+>>> out = []
+>>> (p.source("numbers", TestingSource([1, 2, 3, 4]))
+...   .map("square", lambda x: x * x)
+...   .filter("even", lambda x: x % 2 == 0)
+...   .sink("out", TestingSink(out)))
+>>> p.run()
+>>> out
+[4, 16]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from streamgale.batch import Batch
+from streamgale.connectors.base import Sink
+from streamgale.dataflow.steps import OperatorStep, SinkStep, StreamRef
+from streamgale.errors import PipelineDefinitionError
+from streamgale.runtime import operators as ops
+from streamgale.runtime.logic import LogicFactory, StepContext, StepLogic
+
+if TYPE_CHECKING:
+    from streamgale.dataflow.pipeline import Pipeline
+    from streamgale.windowing import (
+        Aggregation,
+        EventClock,
+        SessionWindow,
+        SlidingWindow,
+        TumblingWindow,
+    )
+
+    Windower = TumblingWindow | SlidingWindow | SessionWindow
+
+__all__ = ["Branches", "KeyedStream", "Stream", "WindowOutput", "WindowedStream"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+KeySpec = str | Callable[[Any], Hashable]
+
+
+class Stream(Generic[T]):
+    """A stream of records of type ``T`` flowing out of one step's port."""
+
+    def __init__(self, pipeline: Pipeline, ref: StreamRef) -> None:
+        self._pipeline = pipeline
+        self._ref = ref
+
+    @property
+    def ref(self) -> StreamRef:
+        return self._ref
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self._pipeline
+
+    def _op(
+        self,
+        step_id: str,
+        op: str,
+        factory: LogicFactory,
+        *,
+        upstreams: tuple[StreamRef, ...] | None = None,
+        ports: tuple[str, ...] = ("out",),
+        parallelism: int = 1,
+    ) -> OperatorStep:
+        step = OperatorStep(step_id, op, upstreams or (self._ref,), ports, factory, parallelism)
+        self._pipeline.add_step(step)
+        return step
+
+    def map(self, step_id: str, fn: Callable[[T], U], *, parallelism: int = 1) -> Stream[U]:
+        """Replace each record by ``fn(record)``.
+
+        With ``parallelism`` > 1 the function runs in that many worker
+        processes (it must be defined at module level so it can be pickled);
+        use it for CPU-heavy functions. Record order is kept either way.
+        A record for which ``fn`` raises goes to the dead-letter store.
+
+        >>> from streamgale import Pipeline
+        >>> from streamgale.testing import TestingSource, run_to_list
+        >>> p = Pipeline("doc")
+        >>> run_to_list(p.source("in", TestingSource([1, 2])).map("double", lambda x: 2 * x))
+        [2, 4]
+        """
+        factory = _parallel_or(fn, parallelism, per_record=True)
+        step = self._op(step_id, "map", factory, parallelism=parallelism)
+        return Stream(self._pipeline, StreamRef(step.step_id))
+
+    def filter(self, step_id: str, predicate: Callable[[T], bool]) -> Stream[T]:
+        """Keep the records for which ``predicate`` is true.
+
+        >>> from streamgale import Pipeline
+        >>> from streamgale.testing import TestingSource, run_to_list
+        >>> p = Pipeline("doc")
+        >>> numbers = p.source("in", TestingSource([1, 2, 3]))
+        >>> run_to_list(numbers.filter("odd", lambda x: x % 2 == 1))
+        [1, 3]
+        """
+        step = self._op(step_id, "filter", lambda ctx, _: ops.FilterLogic(ctx, predicate))
+        return Stream(self._pipeline, StreamRef(step.step_id))
+
+    def flat_map(self, step_id: str, fn: Callable[[T], Iterable[U]]) -> Stream[U]:
+        """Replace each record by the records of the iterable ``fn`` returns.
+
+        >>> from streamgale import Pipeline
+        >>> from streamgale.testing import TestingSource, run_to_list
+        >>> p = Pipeline("doc")
+        >>> run_to_list(p.source("in", TestingSource(["a b", "c"])).flat_map("words", str.split))
+        ['a', 'b', 'c']
+        """
+        step = self._op(step_id, "flat_map", lambda ctx, _: ops.FlatMapLogic(ctx, fn))
+        return Stream(self._pipeline, StreamRef(step.step_id))
+
+    def map_batches(
+        self, step_id: str, fn: Callable[[Batch], Batch], *, parallelism: int = 1
+    ) -> Stream[Any]:
+        """Vectorised map: ``fn`` takes and returns a whole micro-batch.
+
+        A batch is a list or a :class:`~streamgale.batch.ColumnBatch` of numpy
+        columns; this is where per-record Python overhead disappears.
+
+        >>> import numpy as np
+        >>> from streamgale import ColumnBatch
+        >>> from streamgale import Pipeline
+        >>> from streamgale.testing import TestingSource, run_to_list
+        >>> p = Pipeline("doc")
+        >>> src = TestingSource([ColumnBatch({"v": np.array([1.0, 2.0])})], batches=True)
+        >>> run_to_list(p.source("in", src).map_batches(
+        ...     "scale", lambda b: b.with_columns(v=b["v"] * 10)))
+        [{'v': 10.0}, {'v': 20.0}]
+        """
+        factory = _parallel_or(fn, parallelism, per_record=False)
+        step = self._op(step_id, "map_batches", factory, parallelism=parallelism)
+        return Stream(self._pipeline, StreamRef(step.step_id))
+
+    def key_by(self, step_id: str, key: KeySpec) -> KeyedStream[T]:
+        """Declare the key of each record: a field/column name or a function.
+
+        Keyed operators (``window``, ``aggregate``, ``reduce``, ``join``)
+        keep state per key.
+        """
+        _check_key(key, step_id)
+        step = self._op(step_id, "key_by", lambda ctx, _: ops.PassThroughLogic())
+        return KeyedStream(self._pipeline, StreamRef(step.step_id), key)
+
+    def batch(self, step_id: str, *, max_size: int, max_wait: float) -> Stream[list[T]]:
+        """Group records into lists of up to ``max_size``, waiting at most ``max_wait`` s.
+
+        >>> from streamgale import Pipeline
+        >>> from streamgale.testing import TestingSource, run_to_list
+        >>> p = Pipeline("doc")
+        >>> numbers = p.source("in", TestingSource([1, 2, 3]))
+        >>> run_to_list(numbers.batch("b", max_size=2, max_wait=1.0))
+        [[1, 2], [3]]
+        """
+        _check_batch(step_id, max_size, max_wait)
+        step = self._op(
+            step_id,
+            "batch",
+            lambda ctx, resume: ops.BatchLogic(ctx, max_size, max_wait, None, resume),
+        )
+        return Stream(self._pipeline, StreamRef(step.step_id))
+
+    def branch(self, step_id: str, predicate: Callable[[T], bool]) -> Branches[T]:
+        """Split into ``.trues`` and ``.falses`` by ``predicate``.
+
+        >>> from streamgale import Pipeline
+        >>> from streamgale.testing import TestingSource, run_to_list
+        >>> p = Pipeline("doc")
+        >>> b = p.source("in", TestingSource([1, 2, 3])).branch("parity", lambda x: x % 2 == 0)
+        >>> run_to_list(b.trues)
+        [2]
+        """
+        step = self._op(
+            step_id,
+            "branch",
+            lambda ctx, _: ops.BranchLogic(ctx, predicate),
+            ports=("true", "false"),
+        )
+        return Branches(
+            Stream(self._pipeline, StreamRef(step.step_id, 0)),
+            Stream(self._pipeline, StreamRef(step.step_id, 1)),
+        )
+
+    def merge(self, step_id: str, *others: Stream[T]) -> Stream[T]:
+        """Interleave this stream with ``others`` into one.
+
+        >>> from streamgale import Pipeline
+        >>> from streamgale.testing import TestingSource, run_to_list
+        >>> p = Pipeline("doc")
+        >>> a, b = p.source("a", TestingSource([1])), p.source("b", TestingSource([2]))
+        >>> sorted(run_to_list(a.merge("both", b)))
+        [1, 2]
+        """
+        for other in others:
+            if other.pipeline is not self._pipeline:
+                raise PipelineDefinitionError(
+                    f"merge '{step_id}': all streams must come from the same pipeline"
+                )
+        upstreams = (self._ref, *(o.ref for o in others))
+        step = self._op(
+            step_id, "merge", lambda ctx, _: ops.PassThroughLogic(), upstreams=upstreams
+        )
+        return Stream(self._pipeline, StreamRef(step.step_id))
+
+    def sink(self, step_id: str, sink: Sink[T]) -> None:
+        """Write the stream to ``sink``; input offsets commit only after it acknowledges."""
+        self._pipeline.add_step(SinkStep(step_id, self._ref, sink))
+
+
+class KeyedStream(Stream[T]):
+    """A stream whose records have a key; keyed operators keep state per key."""
+
+    def __init__(self, pipeline: Pipeline, ref: StreamRef, key: KeySpec) -> None:
+        super().__init__(pipeline, ref)
+        self.key = key
+
+    def window(
+        self, windower: Windower, clock: EventClock, *, allowed_lateness: float = 0.0
+    ) -> WindowedStream[T]:
+        """Group records per key into event-time windows.
+
+        Nothing runs until ``aggregate`` or ``reduce`` is called on the result,
+        which adds the (single) window step. A window closes when the watermark
+        passes its end plus ``allowed_lateness``, even if no new event arrives;
+        records for closed windows go to the ``late`` side output.
+        """
+        return WindowedStream(self, windower, clock, allowed_lateness)
+
+    def aggregate(self, step_id: str, **aggregations: Aggregation) -> Stream[dict[str, Any]]:
+        """Running aggregation per key, emitting the updated row for each touched key.
+
+        >>> from streamgale.windowing import Count, Sum
+        >>> from streamgale import Pipeline
+        >>> from streamgale.testing import TestingSource, run_to_list
+        >>> p = Pipeline("doc")
+        >>> s = p.source("in", TestingSource([{"k": "a", "v": 1}, {"k": "a", "v": 2}]))
+        >>> run_to_list(s.key_by("k", "k").aggregate("total", n=Count(), v=Sum("v")))
+        [{'key': 'a', 'n': 2, 'v': 3}]
+        """
+        from streamgale.windowing import RunningAggregateConfig
+
+        config = RunningAggregateConfig(key=self.key, aggregations=aggregations)
+        step = self._op(step_id, "aggregate", lambda ctx, resume: config.build(resume, ctx.clock))
+        return Stream(self._pipeline, StreamRef(step.step_id))
+
+    def reduce(
+        self, step_id: str, fn: Callable[[Any, Any], Any], of: KeySpec | None = None
+    ) -> Stream[dict[str, Any]]:
+        """Running fold per key: ``fn(accumulator, value)``; the output field is ``value``."""
+        from streamgale.windowing import Reduce
+
+        return self.aggregate(step_id, value=Reduce(fn, of=of))
+
+    def join(
+        self,
+        step_id: str,
+        other: KeyedStream[U],
+        windower: TumblingWindow | SlidingWindow,
+        clock: EventClock,
+        other_clock: EventClock | None = None,
+        *,
+        allowed_lateness: float = 0.0,
+    ) -> WindowOutput:
+        """Inner join with ``other`` on equal keys within the same window.
+
+        Emits ``{"key", "window_start", "window_end", "left", "right"}`` for each
+        matching pair as soon as both sides are present.
+        """
+        from streamgale.windowing import WindowJoinConfig
+
+        config = WindowJoinConfig(
+            windower=windower,
+            left_clock=clock,
+            right_clock=other_clock or clock,
+            left_key=self.key,
+            right_key=other.key,
+            allowed_lateness=allowed_lateness,
+        )
+        step = self._op(
+            step_id,
+            "join",
+            lambda ctx, resume: config.build(resume, ctx.clock),
+            upstreams=(self._ref, other.ref),
+            ports=("out", "late"),
+        )
+        return WindowOutput(
+            Stream(self._pipeline, StreamRef(step.step_id, 0)),
+            Stream(self._pipeline, StreamRef(step.step_id, 1)),
+        )
+
+    def batch(self, step_id: str, *, max_size: int, max_wait: float) -> Stream[list[T]]:
+        """Like :meth:`Stream.batch`, but each list holds records of one key."""
+        _check_batch(step_id, max_size, max_wait)
+        key_fn = _key_fn(self.key)
+        step = self._op(
+            step_id,
+            "batch",
+            lambda ctx, resume: ops.BatchLogic(ctx, max_size, max_wait, key_fn, resume),
+        )
+        return Stream(self._pipeline, StreamRef(step.step_id))
+
+
+class WindowedStream(Generic[T]):
+    """A keyed stream cut into windows; finish it with ``aggregate`` or ``reduce``."""
+
+    def __init__(
+        self,
+        keyed: KeyedStream[T],
+        windower: Windower,
+        clock: EventClock,
+        allowed_lateness: float,
+    ) -> None:
+        self._keyed = keyed
+        self._windower = windower
+        self._clock = clock
+        self._allowed_lateness = allowed_lateness
+
+    def aggregate(self, step_id: str, **aggregations: Aggregation) -> WindowOutput:
+        """One row per key and window: ``key``, ``window_start``, ``window_end``
+        and one field per named aggregation.
+
+        >>> from streamgale.windowing import Count, EventClock, Max, TumblingWindow
+        >>> from streamgale import Pipeline
+        >>> from streamgale.testing import TestingSource, run_to_list
+        >>> p = Pipeline("doc")
+        >>> events = [{"k": "a", "t": 1.0, "v": 5}, {"k": "a", "t": 2.0, "v": 7},
+        ...           {"k": "b", "t": 11.0, "v": 1}]
+        >>> out = (p.source("in", TestingSource(events)).key_by("k", "k")
+        ...        .window(TumblingWindow(10.0), EventClock("t"))
+        ...        .aggregate("stats", n=Count(), peak=Max("v")))
+        >>> run_to_list(out.results)
+        [{'key': 'a', 'window_start': 0.0, 'window_end': 10.0, 'n': 2, 'peak': 7}, \
+{'key': 'b', 'window_start': 10.0, 'window_end': 20.0, 'n': 1, 'peak': 1}]
+        """
+        from streamgale.windowing import WindowAggregateConfig
+
+        if not aggregations:
+            raise PipelineDefinitionError(
+                f"window step '{step_id}' needs at least one aggregation, "
+                "for example aggregate('stats', n=Count())"
+            )
+        config = WindowAggregateConfig(
+            windower=self._windower,
+            clock=self._clock,
+            key=self._keyed.key,
+            aggregations=aggregations,
+            allowed_lateness=self._allowed_lateness,
+        )
+        step = self._keyed._op(
+            step_id,
+            "window",
+            lambda ctx, resume: config.build(resume, ctx.clock),
+            ports=("out", "late"),
+        )
+        pipeline = self._keyed.pipeline
+        return WindowOutput(
+            Stream(pipeline, StreamRef(step.step_id, 0)),
+            Stream(pipeline, StreamRef(step.step_id, 1)),
+        )
+
+    def reduce(
+        self, step_id: str, fn: Callable[[Any, Any], Any], of: KeySpec | None = None
+    ) -> WindowOutput:
+        """Fold each key's records in a window with ``fn``; the output field is ``value``."""
+        from streamgale.windowing import Reduce
+
+        return self.aggregate(step_id, value=Reduce(fn, of=of))
+
+
+@dataclass(frozen=True)
+class Branches(Generic[T]):
+    """The two outputs of :meth:`Stream.branch`."""
+
+    trues: Stream[T]
+    falses: Stream[T]
+
+
+@dataclass(frozen=True)
+class WindowOutput:
+    """Outputs of a window or join step: results, and late records on the side."""
+
+    results: Stream[dict[str, Any]]
+    late: Stream[Any]
+
+
+def _parallel_or(fn: Callable[..., Any], parallelism: int, *, per_record: bool) -> LogicFactory:
+    if not isinstance(parallelism, int) or parallelism < 1:
+        raise PipelineDefinitionError(
+            f"parallelism must be a whole number >= 1; got {parallelism!r}"
+        )
+    if parallelism > 1:
+        from streamgale.runtime.parallel import ParallelMapLogic
+
+        def build_parallel(ctx: StepContext, _: Any) -> StepLogic:
+            return ParallelMapLogic(ctx, fn, parallelism, per_record=per_record)
+
+        return build_parallel
+    if per_record:
+        return lambda ctx, _: ops.MapLogic(ctx, fn)
+    return lambda ctx, _: ops.MapBatchesLogic(ctx, fn)
+
+
+def _check_key(key: object, step_id: str) -> None:
+    if not (isinstance(key, str) or callable(key)):
+        raise PipelineDefinitionError(
+            f"key_by '{step_id}': key must be a field name or a function; got {key!r}"
+        )
+
+
+def _key_fn(key: KeySpec) -> Callable[[Any], Hashable]:
+    if isinstance(key, str):
+        name = key
+        return lambda record: record[name]
+    return key
+
+
+def _check_batch(step_id: str, max_size: int, max_wait: float) -> None:
+    if not isinstance(max_size, int) or max_size < 1:
+        raise PipelineDefinitionError(
+            f"batch '{step_id}': max_size must be a whole number >= 1; got {max_size!r}"
+        )
+    if not max_wait > 0:
+        raise PipelineDefinitionError(
+            f"batch '{step_id}': max_wait must be > 0 seconds; got {max_wait!r}"
+        )

@@ -1,0 +1,111 @@
+"""The runnable graph: nodes for steps, bounded channels for the edges.
+
+A :class:`Channel` holds micro-batches between two steps. It is bounded:
+a node only takes input while every channel it writes to has room, and a
+source is only polled while its channels have room. A slow sink therefore
+stops the steps before it, which stop the sources: backpressure reaches all
+the way back and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamgale.batch import Batch
+from streamgale.connectors.base import SinkPartition, SourcePartition
+from streamgale.runtime.logic import NO_WATERMARK, Emit, StepLogic
+
+__all__ = ["Channel", "Node", "OpNode", "SinkNode", "SourceNode"]
+
+
+@dataclass(eq=False)
+class Channel:
+    """A bounded FIFO of micro-batches from one output port to one input port."""
+
+    src: str
+    dst: str
+    capacity: int
+    batches: deque[Batch] = field(default_factory=deque)
+    closed: bool = False
+    """The upstream step has ended: no more batches will arrive."""
+    watermark: float = NO_WATERMARK
+
+    def has_room(self) -> bool:
+        return len(self.batches) < self.capacity
+
+    def push(self, batch: Batch) -> None:
+        self.batches.append(batch)
+
+    @property
+    def drained(self) -> bool:
+        return self.closed and not self.batches
+
+
+@dataclass(eq=False)
+class Node:
+    """What every node has: an id and the channels of each output port."""
+
+    step_id: str
+    outputs: list[list[Channel]]
+    done: bool = False
+
+    def has_room(self) -> bool:
+        return all(ch.has_room() for port in self.outputs for ch in port)
+
+    def route(self, emit: Emit) -> int:
+        """Push emitted batches to the output channels; returns records emitted."""
+        n = 0
+        for port, batch in emit:
+            for channel in self.outputs[port]:
+                channel.push(batch)
+            n += len(batch)
+        return n
+
+    def set_watermark(self, watermark: float) -> None:
+        for port in self.outputs:
+            for channel in port:
+                channel.watermark = watermark
+
+    def close_outputs(self) -> None:
+        self.set_watermark(math.inf)
+        for port in self.outputs:
+            for channel in port:
+                channel.closed = True
+
+
+@dataclass(eq=False)
+class SourcePart:
+    name: str
+    partition: SourcePartition[Any]
+    awake_at: float | None = None
+    """Do not poll before this time (set after an empty poll)."""
+    exhausted: bool = False
+
+
+@dataclass(eq=False)
+class SourceNode(Node):
+    parts: list[SourcePart] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class OpNode(Node):
+    logic: StepLogic | None = None
+    inputs: list[Channel] = field(default_factory=list)
+    input_watermark: float = NO_WATERMARK
+    op: str = ""
+
+    def pending_input(self) -> bool:
+        return any(ch.batches for ch in self.inputs)
+
+    def inputs_drained(self) -> bool:
+        return all(ch.drained for ch in self.inputs)
+
+
+@dataclass(eq=False)
+class SinkNode(Node):
+    parts: list[tuple[str, SinkPartition[Any]]] = field(default_factory=list)
+    input: Channel | None = None
+    next_part: int = 0

@@ -1,0 +1,445 @@
+"""The local runtime: runs a pipeline in this process.
+
+One driver thread moves micro-batches through bounded channels. Each turn it
+lets downstream steps consume first (freeing room), fires due timers,
+propagates watermarks, polls sources that have room, and checkpoints when
+due. Sources that get data from other threads (an HTTP server) wake the
+driver; otherwise it sleeps at most ``idle_wait``.
+
+Checkpoints are consistent: the driver stops polling, runs until every
+channel is empty, flushes every sink (their acknowledgement) and the
+dead-letter store, and only then saves one snapshot holding every source
+position and every step's state. Offsets are committed after that. A crash
+at any point resumes from the last snapshot; transactional sinks discard
+output written after it, so the result is exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from streamgale.batch import Batch
+from streamgale.connectors.base import BuildContext
+from streamgale.dataflow.pipeline import Pipeline
+from streamgale.deadletter.store import DeadLetterStore
+from streamgale.errors import SinkError, StepError
+from streamgale.runtime.build import build_graph
+from streamgale.runtime.config import RuntimeConfig
+from streamgale.runtime.graph import Channel, Node, OpNode, SinkNode, SourceNode
+from streamgale.runtime.instruments import RunMetrics
+from streamgale.runtime.logic import Clock, SystemClock
+from streamgale.state.base import Snapshot, StateStore
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger(__name__)
+
+_BATCHES_PER_TURN = 4
+"""Input batches one step may take per turn, so no step starves the others."""
+
+
+class Runtime:
+    """Runs one pipeline locally; see the module docstring for how."""
+
+    def __init__(
+        self, pipeline: Pipeline, config: RuntimeConfig | None = None, *, clock: Clock | None = None
+    ) -> None:
+        pipeline.validate()
+        self.pipeline = pipeline
+        self.config = config or RuntimeConfig()
+        self.clock = clock or SystemClock()
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._epoch = 0
+        self._nodes: list[Node] = []
+        self._replaying: list[int] = []
+        self.metrics = RunMetrics(pipeline.name, self.config.metrics_port)
+
+    # Public control ------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the run to drain, commit and return; safe from any thread or signal."""
+        self._stop.set()
+        self.wake.set()
+
+    @property
+    def epoch(self) -> int:
+        """Epoch of the last committed checkpoint."""
+        return self._epoch
+
+    def run(self) -> None:
+        """Run until every source ends, :meth:`stop` is called, or a signal arrives."""
+        store, dead_letters = _open_stores(self.config.state_dir)
+        self._store, self._dead_letters = store, dead_letters
+        snapshot = store.load()
+        self._epoch = snapshot.epoch if snapshot else 0
+        try:
+            with self._signals():
+                self._nodes = build_graph(self, snapshot or Snapshot(epoch=0))
+                self._replaying = self._inject_replays()
+                self._loop()
+        finally:
+            self._close_all()
+            dead_letters.close()
+            store.close()
+            self.metrics.close()
+
+    # The driver loop -----------------------------------------------------
+    def _loop(self) -> None:
+        cfg = self.config
+        started = time.monotonic()
+        next_checkpoint = started + cfg.checkpoint_interval
+        while True:
+            progressed = self._process_all()
+            progressed |= self._fire_timers()
+            progressed |= self._propagate_watermarks()
+            progressed |= self._propagate_eof()
+            if all(n.done for n in self._nodes):
+                self._checkpoint(final=True)
+                return
+            now = time.monotonic()
+            if self._stop.is_set() or (
+                cfg.max_run_seconds is not None and now - started >= cfg.max_run_seconds
+            ):
+                self._checkpoint(final=True)
+                return
+            progressed |= self._poll_sources()
+            if now >= next_checkpoint:
+                self._checkpoint()
+                next_checkpoint = time.monotonic() + cfg.checkpoint_interval
+            if not progressed:
+                self._idle(next_checkpoint)
+
+    def _process_all(self) -> bool:
+        progressed = False
+        for node in reversed(self._nodes):
+            if isinstance(node, SinkNode):
+                progressed |= self._drain_sink(node)
+            elif isinstance(node, OpNode):
+                progressed |= self._run_op(node)
+        return progressed
+
+    def _run_op(self, node: OpNode, budget: int = _BATCHES_PER_TURN) -> bool:
+        taken = 0
+        while taken < budget and node.has_room() and node.pending_input():
+            for port, channel in enumerate(node.inputs):
+                if channel.batches:
+                    self._apply(node, port, channel.batches.popleft())
+                    taken += 1
+        return taken > 0
+
+    def _apply(self, node: OpNode, port: int, batch: Batch) -> None:
+        assert node.logic is not None  # built for every OpNode
+        start = time.perf_counter()
+        try:
+            emitted = node.route(node.logic.on_batch(port, batch))
+        except Exception as exc:
+            # A step whose logic fails for a whole batch must not stop the
+            # pipeline: the batch becomes one dead letter with the error.
+            self.dead_letter(node.step_id, batch, StepError(node.step_id, exc), batch=True)
+            emitted = 0
+        self.metrics.step(node.step_id).record(len(batch), emitted, time.perf_counter() - start)
+
+    def _drain_sink(self, node: SinkNode) -> bool:
+        assert node.input is not None
+        progressed = False
+        while node.input.batches:
+            self._write(node, node.input.batches.popleft())
+            progressed = True
+        return progressed
+
+    def _write(self, node: SinkNode, batch: Batch) -> None:
+        _, part = node.parts[node.next_part % len(node.parts)]
+        node.next_part += 1
+        delay = self.config.sink_backoff
+        start = time.perf_counter()
+        for attempt in range(self.config.sink_retries + 1):
+            try:
+                part.write_batch(batch)
+                self.metrics.step(node.step_id).record(len(batch), 0, time.perf_counter() - start)
+                return
+            except Exception as exc:
+                last = exc
+                self.metrics.step(node.step_id).error()
+                if attempt < self.config.sink_retries:
+                    log.warning(
+                        "sink '%s' failed (%s: %s); retry %d/%d in %.2fs",
+                        node.step_id,
+                        type(exc).__name__,
+                        exc,
+                        attempt + 1,
+                        self.config.sink_retries,
+                        delay,
+                    )
+                    time.sleep(delay)
+                    delay = min(delay * 2, self.config.sink_backoff_max)
+        error = SinkError(node.step_id, self.config.sink_retries + 1, last)
+        log.error("%s", error)
+        self.dead_letter(node.step_id, batch, error, batch=True)
+
+    def _fire_timers(self) -> bool:
+        now = self.clock.now()
+        progressed = False
+        for node in self._nodes:
+            if isinstance(node, OpNode) and node.logic is not None and not node.done:
+                due = node.logic.next_awake()
+                if due is not None and due <= now:
+                    node.route(node.logic.on_tick(now))
+                    progressed = True
+        return progressed
+
+    def _propagate_watermarks(self) -> bool:
+        progressed = False
+        for node in self._nodes:
+            if not isinstance(node, OpNode) or node.done or node.logic is None:
+                continue
+            incoming = min(ch.watermark for ch in node.inputs)
+            if incoming > node.input_watermark:
+                node.input_watermark = incoming
+                progressed |= node.route(node.logic.on_watermark(incoming)) > 0
+            outgoing = max(node.logic.watermark(), node.input_watermark)
+            self.metrics.watermark(node.step_id, outgoing)
+            node.set_watermark(outgoing)
+        return progressed
+
+    def _propagate_eof(self) -> bool:
+        progressed = False
+        for node in self._nodes:
+            if node.done:
+                continue
+            if isinstance(node, OpNode) and node.inputs_drained():
+                assert node.logic is not None
+                node.route(node.logic.drain())
+                node.route(node.logic.on_eof())
+                node.close_outputs()
+                node.done = progressed = True
+            elif isinstance(node, SinkNode) and node.input is not None and node.input.drained:
+                node.done = progressed = True
+        return progressed
+
+    def _poll_sources(self) -> bool:
+        woken = self.wake.is_set()
+        self.wake.clear()
+        now = time.monotonic()
+        progressed = False
+        for node in self._nodes:
+            if isinstance(node, SourceNode) and not node.done and node.has_room():
+                progressed |= self._poll(node, now, woken)
+        return progressed
+
+    def _poll(self, node: SourceNode, now: float, woken: bool) -> bool:
+        progressed = False
+        for part in node.parts:
+            if part.exhausted or (not woken and part.awake_at and now < part.awake_at):
+                continue
+            try:
+                batch = part.partition.next_batch()
+            except StopIteration:
+                part.exhausted = True
+                continue
+            except Exception as exc:
+                raise StepError(node.step_id, exc) from exc
+            if len(batch):
+                batch = self._reject_bad_records(node.step_id, batch)
+                node.route([(0, batch)])
+                self.metrics.step(node.step_id).record(0, len(batch), 0.0)
+                part.awake_at = None
+                progressed = True
+            else:
+                part.awake_at = part.partition.next_awake() or now + self.config.idle_wait
+        if all(p.exhausted for p in node.parts):
+            node.done = True
+            node.close_outputs()
+            progressed = True
+        return progressed
+
+    def _reject_bad_records(self, step_id: str, batch: Batch) -> Batch:
+        from streamgale.connectors.base import BadRecord
+
+        if isinstance(batch, list) and any(type(r) is BadRecord for r in batch):
+            for r in batch:
+                if type(r) is BadRecord:
+                    self.dead_letter(step_id, r, r.as_error())
+            return [r for r in batch if type(r) is not BadRecord]
+        return batch
+
+    def _idle(self, next_checkpoint: float) -> None:
+        now = time.monotonic()
+        deadline = next_checkpoint
+        for node in self._nodes:
+            if isinstance(node, SourceNode):
+                deadline = min([deadline, *(p.awake_at for p in node.parts if p.awake_at)])
+        timeout = min(max(deadline - now, 0.0), self.config.idle_wait)
+        logic_due = self._next_logic_awake()
+        if logic_due is not None:
+            timeout = min(timeout, max(logic_due - self.clock.now(), 0.0))
+        if timeout > 0:
+            self.wake.wait(timeout)
+
+    def _next_logic_awake(self) -> float | None:
+        dues = [
+            due
+            for node in self._nodes
+            if isinstance(node, OpNode) and node.logic is not None and not node.done
+            for due in [node.logic.next_awake()]
+            if due is not None
+        ]
+        return min(dues) if dues else None
+
+    # Checkpoints -----------------------------------------------------------
+    def _checkpoint(self, *, final: bool = False) -> None:
+        start = time.perf_counter()
+        self.metrics.sample_channels()
+        self._quiesce()
+        for node in self._nodes:
+            if isinstance(node, SinkNode):
+                for _, part in node.parts:
+                    part.flush()
+        self._dead_letters.flush()
+        snapshot = self._collect(self._epoch + 1)
+        self._store.save(snapshot)
+        self._epoch = snapshot.epoch
+        for node in self._nodes:
+            if isinstance(node, SourceNode):
+                for part in node.parts:
+                    part.partition.on_commit()
+        self._dead_letters.mark_replayed(self._replaying)
+        # Letters marked for replay while running are fed in after a checkpoint;
+        # after the last one they wait for the next run instead.
+        self._replaying = [] if final else self._inject_replays()
+        self.metrics.checkpoint(self._epoch, time.perf_counter() - start)
+
+    def _quiesce(self) -> None:
+        """Run until no batch is in a channel or in flight, polling no source."""
+        while True:
+            self._process_all()
+            drained = False
+            for node in self._nodes:
+                if isinstance(node, OpNode) and node.logic is not None and not node.done:
+                    drained |= node.route(node.logic.drain()) > 0
+            if not drained and not any(_has_batches(n) for n in self._nodes):
+                return
+
+    def _collect(self, epoch: int) -> Snapshot:
+        sources, steps, sinks = {}, {}, {}
+        for node in self._nodes:
+            if isinstance(node, SourceNode):
+                for part in node.parts:
+                    sources[f"{node.step_id}/{part.name}"] = part.partition.snapshot()
+            elif isinstance(node, OpNode) and node.logic is not None:
+                steps[node.step_id] = node.logic.snapshot()
+            elif isinstance(node, SinkNode):
+                for name, sink_part in node.parts:
+                    sinks[f"{node.step_id}/{name}"] = sink_part.snapshot()
+        return Snapshot(epoch=epoch, sources=sources, steps=steps, sinks=sinks)
+
+    def _inject_replays(self) -> list[int]:
+        by_id = {n.step_id: n for n in self._nodes}
+        injected = []
+        for letter in self._dead_letters.take_replays(self.pipeline.name):
+            node = by_id.get(letter.step_id)
+            channel = _replay_channel(node)
+            if channel is None:
+                log.warning(
+                    "dead letter %d of step '%s' cannot be replayed (not an operator or sink "
+                    "of this pipeline); it stays marked for replay",
+                    letter.id,
+                    letter.step_id,
+                )
+                continue
+            payload = letter.payload
+            channel.push(payload if letter.is_batch else [payload])
+            injected.append(letter.id)
+        return injected
+
+    # Plumbing --------------------------------------------------------------
+    def dead_letter(
+        self, step_id: str, payload: Any, error: BaseException, *, batch: bool = False
+    ) -> None:
+        """Keep a failed record (or batch) in the dead-letter store."""
+        self._dead_letters.add(self.pipeline.name, step_id, payload, error, batch=batch)
+        self.metrics.step(step_id).dead_letter()
+
+    def build_context(self, step_id: str) -> BuildContext:
+        base = self.config.state_dir
+        state_dir = (
+            (base / "steps" / step_id) if base else _scratch_dir(self.pipeline.name, step_id)
+        )
+        state_dir.mkdir(parents=True, exist_ok=True)
+        return BuildContext(step_id=step_id, state_dir=state_dir, wake=self.wake)
+
+    def _close_all(self) -> None:
+        for node in self._nodes:
+            closables: list[Any] = []
+            if isinstance(node, SourceNode):
+                closables = [p.partition for p in node.parts]
+            elif isinstance(node, SinkNode):
+                closables = [p for _, p in node.parts]
+            elif isinstance(node, OpNode) and node.logic is not None:
+                closables = [node.logic]
+            for closable in closables:
+                close = getattr(closable, "close", None)
+                if close is None:
+                    continue
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing step '%s' failed", node.step_id)
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        if (
+            not self.config.handle_signals
+            or threading.current_thread() is not threading.main_thread()
+        ):
+            yield
+            return
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in previous:
+            signal.signal(sig, lambda *_: self.stop())
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _has_batches(node: Node) -> bool:
+    if isinstance(node, OpNode):
+        return node.pending_input()
+    if isinstance(node, SinkNode):
+        return bool(node.input and node.input.batches)
+    return False
+
+
+def _replay_channel(node: Node | None) -> Channel | None:
+    if isinstance(node, OpNode) and node.inputs:
+        return node.inputs[0]
+    if isinstance(node, SinkNode):
+        return node.input
+    return None
+
+
+def _open_stores(state_dir: Path | None) -> tuple[StateStore, DeadLetterStore]:
+    if state_dir is None:
+        from streamgale.state.memory import MemoryStateStore
+
+        return MemoryStateStore(), DeadLetterStore(None)
+    from streamgale.state.file import FileStateStore
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return FileStateStore(state_dir / "snapshots"), DeadLetterStore(
+        state_dir / "deadletters.sqlite"
+    )
+
+
+def _scratch_dir(pipeline: str, step_id: str) -> Path:
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"streamgale-{pipeline}-{step_id}-"))

@@ -1,0 +1,77 @@
+"""``streamgale demo``: calls the demo module's ``main`` with the options given."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from streamgale.cli import main
+from streamgale.cli.demo import DEFAULT_DEMO
+
+
+def _fake_demo(monkeypatch: pytest.MonkeyPatch, *, with_keep: bool = True) -> list[dict[str, Any]]:
+    """Install a stand-in for ``streamgale.demo.sensors`` that records its calls."""
+    calls: list[dict[str, Any]] = []
+    module = types.ModuleType("streamgale.demo.sensors")
+
+    if with_keep:
+
+        def demo_main(events: int = 1, state_dir: Path | None = None, keep: bool = False) -> int:
+            calls.append({"events": events, "state_dir": state_dir, "keep": keep})
+            return 0
+
+    else:
+
+        def demo_main(events: int = 1, state_dir: Path | None = None) -> int:  # type: ignore[misc]
+            calls.append({"events": events, "state_dir": state_dir})
+            return 3
+
+    module.main = demo_main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "streamgale.demo.sensors", module)
+    return calls
+
+
+def test_bare_demo_runs_the_default_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_demo(monkeypatch)
+    result = CliRunner().invoke(main, ["demo"])
+    assert DEFAULT_DEMO == "sensors"
+    assert result.exit_code == 0, result.output
+    assert calls == [{"events": 200_000, "state_dir": None, "keep": False}]
+
+
+def test_sensors_demo_passes_its_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls = _fake_demo(monkeypatch)
+    args = ["demo", "sensors", "--events", "500", "--state-dir", str(tmp_path), "--keep"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert calls == [{"events": 500, "state_dir": tmp_path, "keep": True}]
+
+
+def test_demo_exit_code_is_passed_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_demo(monkeypatch, with_keep=False)
+    result = CliRunner().invoke(main, ["demo", "sensors", "--events", "5"])
+    assert result.exit_code == 3
+    assert calls == [{"events": 5, "state_dir": None}]
+
+
+def test_an_option_the_demo_does_not_take_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_demo(monkeypatch, with_keep=False)
+    result = CliRunner().invoke(main, ["demo", "sensors", "--keep"])
+    assert result.exit_code == 1
+    assert result.stderr == "error: the sensors demo does not support --keep yet\n"
+    assert calls == []
+
+
+def test_a_missing_demo_module_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "streamgale.demo.sensors", None)
+    result = CliRunner().invoke(main, ["demo"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: the sensors demo is not available in this installation "
+        "(cannot import streamgale.demo.sensors:"
+    )
