@@ -34,7 +34,14 @@ from worker import IMPLEMENTATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "bench" / "worker.py"
-DEFAULT_IMPLEMENTATIONS = ("python", "numpy", "polars", "bytewax", "streamgale")
+DEFAULT_IMPLEMENTATIONS = (
+    "python",
+    "numpy",
+    "polars",
+    "bytewax",
+    "streamgale",
+    "streamgale-durable",
+)
 BENCH_VENV_IMPLEMENTATIONS = frozenset({"bytewax"})
 """Implementations that run with the bench venv's interpreter instead of the project's."""
 _FAILED = ("MISMATCH", "ERROR")

@@ -36,6 +36,7 @@ IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
     "polars": ("impl_polars", "POLARS"),
     "bytewax": ("impl_bytewax", "IMPLEMENTATION"),
     "streamgale": ("impl_streamgale", "IMPLEMENTATION"),
+    "streamgale-durable": ("impl_streamgale", "DURABLE"),
 }
 """Implementation name -> (module in bench/, attribute holding its ``Implementation``)."""
 

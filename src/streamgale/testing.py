@@ -119,26 +119,34 @@ class _TestingPartition(SourcePartition[T]):
 class TestingSink(Sink[T], Generic[T]):
     """Appends every record to ``out`` (rows of a ColumnBatch as dicts).
 
+    With ``as_batches=True`` it appends each micro-batch as it arrived
+    instead, which keeps columnar output columnar (and fast).
+
     Not durable, so use it in one process; crash tests across processes use a
     file sink such as :class:`~streamgale.connectors.JsonLinesSink`.
     """
 
     __test__ = False
 
-    def __init__(self, out: list[T]) -> None:
+    def __init__(self, out: list[Any], *, as_batches: bool = False) -> None:
         self.out = out
+        self.as_batches = as_batches
 
     def build_part(
         self, ctx: BuildContext, part: str, resume_state: Any | None
     ) -> SinkPartition[T]:
-        return _TestingSinkPartition(self.out)
+        return _TestingSinkPartition(self.out, self.as_batches)
 
 
 class _TestingSinkPartition(SinkPartition[T]):
-    def __init__(self, out: list[T]) -> None:
+    def __init__(self, out: list[Any], as_batches: bool) -> None:
         self._out = out
+        self._as_batches = as_batches
 
     def write_batch(self, batch: Batch) -> None:
+        if self._as_batches:
+            self._out.append(batch)
+            return
         self._out.extend(batch.to_rows() if isinstance(batch, ColumnBatch) else batch)  # type: ignore[arg-type]
 
 

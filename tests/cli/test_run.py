@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,7 @@ from click.testing import CliRunner
 from streamgale.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 PIPELINE = """\
 pipeline: numbers
@@ -149,3 +154,55 @@ def test_the_sensors_example_runs(example_copy: Path) -> None:
     late = [json.loads(line) for line in result.stdout.splitlines()]
     assert late == [{"sensor": "s1", "ts": 1700000003.0, "celsius": 20.83}]
     assert "1 dead letter(s) wait for a look: streamgale dlq list --state-dir" in result.stderr
+
+
+FOREVER = """\
+pipeline: forever
+sources:
+  inbox: {type: directory, directory: inbox, poll_interval: 50ms}
+sinks:
+  out: {type: jsonl, path: out.jsonl}
+"""
+
+
+def test_stop_after_ends_a_run_whose_source_never_ends(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    path = tmp_path / "forever.yaml"
+    path.write_text(FOREVER)
+
+    args = ["run", str(path), "--stop-after", "300ms", "--state-dir", str(tmp_path / "state")]
+    result = CliRunner().invoke(main, args)
+
+    assert result.exit_code == 0, result.output
+    assert "pipeline 'forever' stopped after" in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_drains_commits_and_exits_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "a.jsonl").write_text('{"n": 1}\n{"n": 2}\n')
+    path = tmp_path / "forever.yaml"
+    path.write_text(FOREVER)
+    env = {**os.environ, "PYTHONPATH": str(SRC), "STREAMGALE_STATE_DIR": str(tmp_path / "state")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamgale.cli", "run", str(path)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    first = process.stderr.readline()
+    assert first.startswith("running pipeline 'forever'"), first
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "out.jsonl").is_file() or not (tmp_path / "out.jsonl").read_text():
+        assert time.monotonic() < deadline, "the pipeline wrote nothing"
+        time.sleep(0.05)
+
+    process.send_signal(sig)
+    _, rest = process.communicate(timeout=20)
+
+    assert process.returncode == 0, rest
+    assert "pipeline 'forever' stopped after" in rest
+    assert "Traceback" not in rest
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert out == [{"n": 1}, {"n": 2}]

@@ -125,21 +125,27 @@ def test_on_commit_commits_the_last_snapshot_not_the_read_position(
 
 def test_readers_see_records_only_once_durable() -> None:
     release = threading.Event()
-    synced = threading.Event()
+    syncing = threading.Event()
 
     class SlowSyncLog(MemoryLog):
-        def sync(self) -> None:
-            synced.set()
-            release.wait(5)
+        blocking = False
 
+        def sync(self) -> None:
+            if self.blocking:
+                syncing.set()
+                release.wait(5)
+
+    log = SlowSyncLog()
     wake = threading.Event()
-    inbox = IngestLog(SlowSyncLog(), partitions=1, group="g", group_commit=True)
+    inbox = IngestLog(log, partitions=1, group="g", group_commit=True)
     inbox.set_wake(0, wake)
     part = IngestPartition(inbox, 0, None)
+    log.blocking = True
     sender = threading.Thread(target=inbox.accept, args=(body({"n": 1}),))
     sender.start()
-    assert synced.wait(5)
-    assert part.next_batch() == []  # appended, not yet durable
+    assert syncing.wait(5)
+    assert log.end_offset(TOPIC, 0) == 1  # appended...
+    assert part.next_batch() == []  # ...but not yet durable, so not readable
     assert not wake.is_set()
     release.set()
     sender.join(5)

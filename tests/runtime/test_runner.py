@@ -196,3 +196,25 @@ def test_branch_and_merge() -> None:
     p.run()
     assert trues == [0, 2, 4]
     assert sorted(merged) == [-4, -2, 0, 1, 3, 5]
+
+
+def test_watermarks_travel_behind_the_batches_they_follow() -> None:
+    """Regression: an upstream step that ends must not let +inf overtake its batches."""
+    from streamgale.windowing import Count, EventClock, TumblingWindow
+
+    events = [{"k": "a", "t": float(t)} for t in range(25)]
+    out: list[Any] = []
+    late: list[Any] = []
+    p = Pipeline("wm")
+    windows = (
+        p.source("in", TestingSource(events, batch_size=5))
+        .map("copy", dict)
+        .key_by("k", "k")
+        .window(TumblingWindow(10.0), EventClock("t"))
+        .aggregate("n", n=Count())
+    )
+    windows.results.sink("out", TestingSink(out))
+    windows.late.sink("late", TestingSink(late))
+    p.run()
+    assert late == []
+    assert [(r["window_start"], r["n"]) for r in out] == [(0.0, 10), (10.0, 10), (20.0, 5)]

@@ -257,3 +257,25 @@ def test_results_are_the_same_rows_for_list_and_columns() -> None:
     as_columns = run(tumbling(delay=2.0).build(None, ManualClock()), [columns(records)])
     assert as_rows.results == as_columns.results and as_rows.late == as_columns.late
     assert rows_of(as_columns.batches[0][1]) == as_columns.results[: len(as_columns.batches[0][1])]
+
+
+def test_a_batch_spanning_many_windows_gives_the_same_rows_in_both_engines() -> None:
+    rng = np.random.default_rng(3)
+    times = np.sort(rng.uniform(0, 1000, 500)) - rng.uniform(0, 30, 500)
+    records = [
+        {"t": t, "k": int(k), "v": float(v)}
+        for t, k, v in zip(
+            times.tolist(),
+            rng.integers(0, 3, 500).tolist(),
+            rng.normal(size=500).tolist(),
+            strict=True,
+        )
+    ]
+    for windower in (TumblingWindow(2.0), SlidingWindow(6.0, 2.0)):
+        config = WindowAggregateConfig(
+            windower, EventClock("t", max_delay=10.0), "k", {"n": Count(), "s": Sum("v")}
+        )
+        as_rows = run(config.build(None, ManualClock()), [records])
+        as_columns = run(config.build(None, ManualClock()), [columns(records)])
+        assert as_columns.results == as_rows.results and as_columns.late == as_rows.late
+        assert len(as_rows.late) > 0 and len(as_rows.results) > 300

@@ -25,7 +25,7 @@ def per_record(ids: list[int], values: list[Any]) -> dict[int, list[Any]]:
     return {i: [a.finish(acc) for a, acc in zip(AGGS, accs[i], strict=True)] for i in accs}
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.int64, np.int32, np.bool_])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.int32, np.uint64, np.bool_])
 def test_matches_per_record_fold_over_several_updates(dtype: Any) -> None:
     rng = np.random.default_rng(1)
     state = KeyedState(AGGS)
@@ -33,7 +33,7 @@ def test_matches_per_record_fold_over_several_updates(dtype: Any) -> None:
     all_values: list[Any] = []
     for size in (5, 200, 1, 77):
         ids = rng.integers(0, 40, size)
-        values = (rng.normal(size=size) * 100).astype(dtype)
+        values = np.abs(rng.normal(size=size) * 100).astype(dtype)
         state.update(ids, {"v": values}, size=40)
         all_ids += ids.tolist()
         all_values += values.tolist()

@@ -28,7 +28,7 @@ _ALL = 1_000_000_000
 """--all means every matching letter; SQLite needs some LIMIT."""
 
 
-@click.group()
+@click.group(short_help="List, show and replay dead letters (records that failed).")
 def dlq() -> None:
     """Inspect and replay dead letters: records a step could not process.
 
@@ -171,7 +171,7 @@ def show(*, letter_id: int, state_dir: Path, as_json: bool) -> None:
 @click.option("--step", help="With --all: only letters of this step.")
 @click.option("--pipeline", help="With --all: only letters of this pipeline.")
 @state_dir_option(default=DEFAULT_STATE_DIR, help=_STATE_DIR_HELP)
-@json_option()
+@json_option("Print the result as JSON.")
 def replay(
     *,
     ids: tuple[int, ...],

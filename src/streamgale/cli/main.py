@@ -46,7 +46,7 @@ class _Group(click.Group):
 @click.group(
     cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog="Example: streamgale run examples/sensors.yaml --state-dir .streamgale/sensors",
+    epilog="\b\nExample:\n  streamgale run examples/sensors.yaml --state-dir .streamgale/sensors",
 )
 @click.version_option(__version__, "--version", prog_name="streamgale")
 @click.option(

@@ -23,7 +23,7 @@ __all__ = ["describe_steps", "run", "validate"]
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
-@click.command()
+@click.command(short_help="Run a YAML pipeline until its sources end or Ctrl-C.")
 @click.argument("file", type=_FILE)
 @runtime_options
 def run(
@@ -86,7 +86,7 @@ def _say_dead_letters(loaded: LoadedPipeline) -> None:
         )
 
 
-@click.command()
+@click.command(short_help="Check a YAML pipeline and print its step graph.")
 @click.argument("file", type=_FILE)
 @runtime_options
 @json_option()

@@ -42,6 +42,7 @@ _PARALLEL_OPERATORS = ("map", "map_batches")
 
 Outputs = dict[str, Stream[Any]]
 """Streams a step produces by port: ``""`` is the main output."""
+Entries = dict[str, Node]
 
 
 class GraphBuilder:
@@ -112,52 +113,60 @@ class GraphBuilder:
     def _build(
         self, op: str, stream: Stream[Any], step_id: str, entries: dict[str, Node]
     ) -> Outputs:
-        node = entries[op]
-        if op in ("window", "aggregate") and not isinstance(stream, KeyedStream):
-            node.fail(
-                f"{op} needs a keyed stream; add a key_by step before it "
-                "(or read a keyed step with from:)"
-            )
-        if op == "window":
-            window = read_window(node, self.base_dir)
-            aggregations = read_aggregations(entries["aggregate"], self.base_dir)
-            keyed: KeyedStream[Any] = stream  # type: ignore[assignment]
-            out = keyed.window(
-                window.windower, window.clock, allowed_lateness=window.allowed_lateness
-            ).aggregate(step_id, **aggregations)
-            return {"": out.results, "late": out.late}
-        if op == "aggregate":
-            keyed = stream  # type: ignore[assignment]
-            return {"": keyed.aggregate(step_id, **read_aggregations(node, self.base_dir))}
-        if op == "key_by":
-            return {"": stream.key_by(step_id, self._field_or_function(node))}
-        if op == "batch":
-            options = node.mapping(
-                allowed=("max_size", "max_wait"), required=("max_size", "max_wait")
-            )
-            size, wait = options["max_size"].integer(minimum=1), options["max_wait"].duration()
-            return {"": stream.batch(step_id, max_size=size, max_wait=wait)}
-        if op == "merge":
-            others = node.mapping(allowed=("with",), required=("with",))["with"].sequence()
-            streams = [self._upstream(other, other) for other in others]
-            return {"": stream.merge(step_id, *streams)}
-        fn = resolve_function(node, self.base_dir)
-        if op == "branch":
-            branches = stream.branch(step_id, fn)
-            return {"true": branches.trues, "false": branches.falses}
-        return {"": self._function_step(op, stream, step_id, fn, entries.get("parallelism"))}
+        builders = {
+            "window": self._window,
+            "aggregate": self._aggregate,
+            "key_by": self._key_by,
+            "batch": self._batch,
+            "merge": self._merge,
+            "branch": self._branch,
+        }
+        return builders.get(op, self._function_step)(op, stream, step_id, entries)
+
+    def _window(self, op: str, stream: Stream[Any], step_id: str, entries: Entries) -> Outputs:
+        keyed = _keyed(stream, entries[op], op)
+        window = read_window(entries[op], self.base_dir)
+        aggregations = read_aggregations(entries["aggregate"], self.base_dir)
+        out = keyed.window(
+            window.windower, window.clock, allowed_lateness=window.allowed_lateness
+        ).aggregate(step_id, **aggregations)
+        return {"": out.results, "late": out.late}
+
+    def _aggregate(self, op: str, stream: Stream[Any], step_id: str, entries: Entries) -> Outputs:
+        keyed = _keyed(stream, entries[op], op)
+        return {"": keyed.aggregate(step_id, **read_aggregations(entries[op], self.base_dir))}
+
+    def _key_by(self, op: str, stream: Stream[Any], step_id: str, entries: Entries) -> Outputs:
+        return {"": stream.key_by(step_id, self._field_or_function(entries[op]))}
+
+    def _batch(self, op: str, stream: Stream[Any], step_id: str, entries: Entries) -> Outputs:
+        keys = ("max_size", "max_wait")
+        options = entries[op].mapping(allowed=keys, required=keys)
+        size, wait = options["max_size"].integer(minimum=1), options["max_wait"].duration()
+        return {"": stream.batch(step_id, max_size=size, max_wait=wait)}
+
+    def _merge(self, op: str, stream: Stream[Any], step_id: str, entries: Entries) -> Outputs:
+        others = entries[op].mapping(allowed=("with",), required=("with",))["with"].sequence()
+        streams = [self._upstream(other, other) for other in others]
+        return {"": stream.merge(step_id, *streams)}
+
+    def _branch(self, op: str, stream: Stream[Any], step_id: str, entries: Entries) -> Outputs:
+        branches = stream.branch(step_id, resolve_function(entries[op], self.base_dir))
+        return {"true": branches.trues, "false": branches.falses}
 
     def _function_step(
-        self, op: str, stream: Stream[Any], step_id: str, fn: Any, parallel: Node | None
-    ) -> Stream[Any]:
+        self, op: str, stream: Stream[Any], step_id: str, entries: Entries
+    ) -> Outputs:
+        fn = resolve_function(entries[op], self.base_dir)
+        parallel = entries.get("parallelism")
         parallelism = parallel.integer(minimum=1) if parallel is not None else 1
         if op == "map":
-            return stream.map(step_id, fn, parallelism=parallelism)
+            return {"": stream.map(step_id, fn, parallelism=parallelism)}
         if op == "map_batches":
-            return stream.map_batches(step_id, fn, parallelism=parallelism)
+            return {"": stream.map_batches(step_id, fn, parallelism=parallelism)}
         if op == "filter":
-            return stream.filter(step_id, fn)
-        return stream.flat_map(step_id, fn)
+            return {"": stream.filter(step_id, fn)}
+        return {"": stream.flat_map(step_id, fn)}
 
     def _field_or_function(self, node: Node) -> str | Callable[..., Any]:
         text = node.string()
@@ -185,6 +194,15 @@ class GraphBuilder:
                 "sources, steps and sinks share one set of ids"
             )
         self._id_lines[step_id] = node.line
+
+
+def _keyed(stream: Stream[Any], node: Node, op: str) -> KeyedStream[Any]:
+    if not isinstance(stream, KeyedStream):
+        node.fail(
+            f"{op} needs a keyed stream; add a key_by step before it "
+            "(or read a keyed step with from:)"
+        )
+    return stream
 
 
 def _operator(node: Node, entries: dict[str, Node]) -> str:

@@ -201,7 +201,7 @@ class _IngestServer:
         self.stopped = False
         self._thread = threading.Thread(
             target=self._http.serve_forever,
-            kwargs={"poll_interval": 0.2},
+            kwargs={"poll_interval": 0.1},
             name=f"streamgale-http-{ctx.step_id}",
             daemon=True,
         )
@@ -272,6 +272,9 @@ class _IngestHandler(BaseHTTPRequestHandler):
     server: _HttpServer
     protocol_version = "HTTP/1.1"
     server_version = "StreamGale"
+    # Headers and body go out in two writes; with Nagle's algorithm on, the
+    # body waits for the client's delayed ACK (40 ms) on every response.
+    disable_nagle_algorithm = True
     _body_read = False
 
     def do_GET(self) -> None:

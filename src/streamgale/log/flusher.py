@@ -41,7 +41,9 @@ class Flusher:
         self._thread.join()
 
     def _run(self) -> None:
-        while True:
+        # stop() may land anywhere in this loop, even just before wake.clear();
+        # checking the stop flag at the top of every round is what makes it stick.
+        while not self._stopping.is_set():
             self._wake.wait()
             if self._stopping.is_set():
                 return

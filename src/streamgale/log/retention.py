@@ -52,7 +52,7 @@ def count_droppable(
     >>> segs = [Seg(10, 1.0), Seg(20, 2.0), Seg(30, 3.0)]
     >>> count_droppable(segs, 400, Retention(max_bytes=250), now=3.0, keep_from=None)
     2
-    >>> count_droppable(segs, 400, Retention(max_age_s=1.5), now=3.5, keep_from=None)
+    >>> count_droppable(segs, 400, Retention(max_age_s=1.5), now=3.6, keep_from=None)
     2
     >>> count_droppable(segs, 400, Retention(max_bytes=0), now=3.0, keep_from=15)
     1

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from streamgale.dataflow.pipeline import output_ports, upstreams_of
 from streamgale.dataflow.steps import OperatorStep, SinkStep, SourceStep, Step
 from streamgale.runtime.graph import Channel, Node, OpNode, SinkNode, SourceNode, SourcePart
-from streamgale.runtime.logic import StepContext
+from streamgale.runtime.logic import NO_WATERMARK, StepContext
 from streamgale.state.base import Snapshot
 
 if TYPE_CHECKING:
@@ -62,7 +62,14 @@ def _node(
     assert isinstance(step, OperatorStep)
     step_ctx = StepContext(sid, runtime.clock, _dead_letter_fn(runtime, sid))
     logic = step.factory(step_ctx, snapshot.steps.get(sid))
-    return OpNode(sid, outputs, logic=logic, inputs=inputs, op=step.op)
+    return OpNode(
+        sid,
+        outputs,
+        logic=logic,
+        inputs=inputs,
+        port_watermarks=[NO_WATERMARK] * len(inputs),
+        op=step.op,
+    )
 
 
 def _dead_letter_fn(runtime: Runtime, step_id: str) -> Any:

@@ -18,30 +18,60 @@ from streamgale.batch import Batch
 from streamgale.connectors.base import SinkPartition, SourcePartition
 from streamgale.runtime.logic import NO_WATERMARK, Emit, StepLogic
 
-__all__ = ["Channel", "Node", "OpNode", "SinkNode", "SourceNode"]
+__all__ = ["Channel", "Node", "OpNode", "SinkNode", "SourceNode", "Watermark"]
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """An event-time watermark travelling in a channel, behind the batches it follows."""
+
+    value: float
 
 
 @dataclass(eq=False)
 class Channel:
-    """A bounded FIFO of micro-batches from one output port to one input port."""
+    """A bounded FIFO from one output port to one input port.
+
+    Watermarks travel in-band, in order with the batches: a consumer sees a
+    watermark only after every batch emitted before it, so a downstream window
+    can never close before it has seen the records that belong in it.
+    """
 
     src: str
     dst: str
     capacity: int
-    batches: deque[Batch] = field(default_factory=deque)
+    items: deque[Batch | Watermark] = field(default_factory=deque)
+    queued: int = 0
+    """Batches (not watermarks) in ``items``; what the capacity bounds."""
     closed: bool = False
     """The upstream step has ended: no more batches will arrive."""
-    watermark: float = NO_WATERMARK
+    sent_watermark: float = NO_WATERMARK
 
     def has_room(self) -> bool:
-        return len(self.batches) < self.capacity
+        return self.queued < self.capacity
 
     def push(self, batch: Batch) -> None:
-        self.batches.append(batch)
+        self.items.append(batch)
+        self.queued += 1
+
+    def push_watermark(self, value: float) -> None:
+        if value <= self.sent_watermark:
+            return
+        self.sent_watermark = value
+        if self.items and isinstance(self.items[-1], Watermark):
+            self.items[-1] = Watermark(value)  # nothing between them: keep the newer
+        else:
+            self.items.append(Watermark(value))
+
+    def pop(self) -> Batch | Watermark:
+        item = self.items.popleft()
+        if not isinstance(item, Watermark):
+            self.queued -= 1
+        return item
 
     @property
     def drained(self) -> bool:
-        return self.closed and not self.batches
+        return self.closed and not self.items
 
 
 @dataclass(eq=False)
@@ -67,7 +97,7 @@ class Node:
     def set_watermark(self, watermark: float) -> None:
         for port in self.outputs:
             for channel in port:
-                channel.watermark = watermark
+                channel.push_watermark(watermark)
 
     def close_outputs(self) -> None:
         self.set_watermark(math.inf)
@@ -95,10 +125,12 @@ class OpNode(Node):
     logic: StepLogic | None = None
     inputs: list[Channel] = field(default_factory=list)
     input_watermark: float = NO_WATERMARK
+    """The minimum over inputs of the last watermark each delivered."""
+    port_watermarks: list[float] = field(default_factory=list)
     op: str = ""
 
     def pending_input(self) -> bool:
-        return any(ch.batches for ch in self.inputs)
+        return any(ch.items for ch in self.inputs)
 
     def inputs_drained(self) -> bool:
         return all(ch.drained for ch in self.inputs)

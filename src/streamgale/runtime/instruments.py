@@ -39,7 +39,7 @@ class RunMetrics:
         # Depths are sampled once per checkpoint (about every second), not on
         # every push, to keep gauge updates off the hot path.
         for channel, gauge in self._channels:
-            gauge.set(len(channel.batches))
+            gauge.set(channel.queued)
 
     def checkpoint(self, epoch: int, seconds: float) -> None:
         self.registry.checkpoint(epoch, seconds)

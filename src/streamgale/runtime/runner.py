@@ -32,7 +32,7 @@ from streamgale.deadletter.store import DeadLetterStore
 from streamgale.errors import SinkError, StepError
 from streamgale.runtime.build import build_graph
 from streamgale.runtime.config import RuntimeConfig
-from streamgale.runtime.graph import Channel, Node, OpNode, SinkNode, SourceNode
+from streamgale.runtime.graph import Channel, Node, OpNode, SinkNode, SourceNode, Watermark
 from streamgale.runtime.instruments import RunMetrics
 from streamgale.runtime.logic import Clock, SystemClock
 from streamgale.state.base import Snapshot, StateStore
@@ -98,7 +98,7 @@ class Runtime:
         while True:
             progressed = self._process_all()
             progressed |= self._fire_timers()
-            progressed |= self._propagate_watermarks()
+            self._propagate_watermarks()
             progressed |= self._propagate_eof()
             if all(n.done for n in self._nodes):
                 self._checkpoint(final=True)
@@ -129,10 +129,23 @@ class Runtime:
         taken = 0
         while taken < budget and node.has_room() and node.pending_input():
             for port, channel in enumerate(node.inputs):
-                if channel.batches:
-                    self._apply(node, port, channel.batches.popleft())
-                    taken += 1
+                if not channel.items:
+                    continue
+                item = channel.pop()
+                if isinstance(item, Watermark):
+                    self._advance_input_watermark(node, port, item.value)
+                else:
+                    self._apply(node, port, item)
+                taken += 1
         return taken > 0
+
+    def _advance_input_watermark(self, node: OpNode, port: int, value: float) -> None:
+        assert node.logic is not None
+        node.port_watermarks[port] = value
+        incoming = min(node.port_watermarks)
+        if incoming > node.input_watermark:
+            node.input_watermark = incoming
+            node.route(node.logic.on_watermark(incoming))
 
     def _apply(self, node: OpNode, port: int, batch: Batch) -> None:
         assert node.logic is not None  # built for every OpNode
@@ -149,8 +162,10 @@ class Runtime:
     def _drain_sink(self, node: SinkNode) -> bool:
         assert node.input is not None
         progressed = False
-        while node.input.batches:
-            self._write(node, node.input.batches.popleft())
+        while node.input.items:
+            item = node.input.pop()
+            if not isinstance(item, Watermark):
+                self._write(node, item)
             progressed = True
         return progressed
 
@@ -194,19 +209,13 @@ class Runtime:
                     progressed = True
         return progressed
 
-    def _propagate_watermarks(self) -> bool:
-        progressed = False
+    def _propagate_watermarks(self) -> None:
+        """Send each step's output watermark downstream, behind what it emitted."""
         for node in self._nodes:
-            if not isinstance(node, OpNode) or node.done or node.logic is None:
-                continue
-            incoming = min(ch.watermark for ch in node.inputs)
-            if incoming > node.input_watermark:
-                node.input_watermark = incoming
-                progressed |= node.route(node.logic.on_watermark(incoming)) > 0
-            outgoing = max(node.logic.watermark(), node.input_watermark)
-            self.metrics.watermark(node.step_id, outgoing)
-            node.set_watermark(outgoing)
-        return progressed
+            if isinstance(node, OpNode) and not node.done and node.logic is not None:
+                outgoing = max(node.logic.watermark(), node.input_watermark)
+                self.metrics.watermark(node.step_id, outgoing)
+                node.set_watermark(outgoing)
 
     def _propagate_eof(self) -> bool:
         progressed = False
@@ -414,7 +423,7 @@ def _has_batches(node: Node) -> bool:
     if isinstance(node, OpNode):
         return node.pending_input()
     if isinstance(node, SinkNode):
-        return bool(node.input and node.input.batches)
+        return bool(node.input and node.input.items)
     return False
 
 

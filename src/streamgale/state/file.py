@@ -1,98 +1,167 @@
-"""File state store: the embedded durable default.
+"""The file state store: the embedded, durable default.
 
-Each save writes ``snapshot-<epoch>.pkl`` through a temporary file, fsyncs
-it, renames it into place and fsyncs the directory, so a crash leaves either
-the new snapshot or the previous one, never half of one. A header holds a
-CRC32 of the body: a damaged newest file is reported and the previous epoch,
-which is kept, is used instead.
+Each save writes ``snapshot-<sequence>.pkl.tmp``, fsyncs it, renames it to
+``snapshot-<sequence>.pkl`` and fsyncs the directory, so a crash leaves the
+new snapshot or the previous one, never half of one. Files are numbered by a
+save sequence rather than by epoch, so "latest saved" stays unambiguous
+even if a pipeline is restarted with epochs counted afresh.
+
+Every file starts with a header holding the epoch, the body length and a
+CRC-32. The newest ``keep`` snapshots are kept (2 by default): if the newest
+is damaged, :meth:`FileStateStore.load` warns and falls back to the one
+before; if none is intact it raises :class:`~streamgale.errors.StateError`.
+
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     store = FileStateStore(Path(tmp))
+...     store.save(Snapshot(epoch=7, sources={"src/0": 42}))
+...     FileStateStore(Path(tmp)).load().sources
+{'src/0': 42}
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import pickle
 import struct
+import threading
 import zlib
 from pathlib import Path
 
-from streamgale.errors import StateError
+from streamgale.errors import ConfigError, StateError
 from streamgale.state.base import Snapshot, StateStore
+from streamgale.state.serialize import dump_snapshot, load_snapshot
 
 __all__ = ["FileStateStore"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger("streamgale.state")
 
 _MAGIC = b"SGSNAP1\n"
-_HEADER = struct.Struct("<IQ")  # crc32, body length
-_KEEP = 2
-"""Snapshots kept: the newest, and one to fall back on if it is damaged."""
+_HEADER = struct.Struct("<8sQQI")  # magic, epoch, body length, crc32 of the rest
+_PREFIX = "snapshot-"
+_SUFFIX = ".pkl"
+_TMP = ".tmp"
+
+
+class _DamagedError(Exception):
+    """A snapshot file failed its header or checksum (internal)."""
 
 
 class FileStateStore(StateStore):
-    """Snapshots as files in ``directory``; see the module docstring."""
+    """Snapshots as files in ``directory``, the newest ``keep`` of them kept."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def __init__(self, directory: Path, *, keep: int = 2) -> None:
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            msg = f"must keep at least one snapshot, got {keep!r}"
+            raise ConfigError(msg, key="keep")
+        self._directory = Path(directory)
+        self._keep = keep
+        self._lock = threading.Lock()
+        try:
+            self._directory.mkdir(parents=True, exist_ok=True)
+            self._discard_unfinished()
+        except OSError as exc:
+            msg = (
+                f"cannot use {self._directory} for snapshots: {exc}; check the path and permissions"
+            )
+            raise StateError(msg) from exc
+        files = self._files()
+        self._next = files[-1][0] + 1 if files else 1
+
+    @property
+    def directory(self) -> Path:
+        """Where the snapshots live."""
+        return self._directory
 
     def save(self, snapshot: Snapshot) -> None:
-        body = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
-        data = _MAGIC + _HEADER.pack(zlib.crc32(body), len(body)) + body
-        final = self.directory / f"snapshot-{snapshot.epoch:012d}.pkl"
-        tmp = final.with_suffix(".tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-            _fsync_dir(self.directory)
-        except OSError as exc:
-            raise StateError(
-                f"cannot save snapshot {snapshot.epoch} in {self.directory}: {exc}; "
-                "check free disk space and permissions"
-            ) from exc
-        for old in self._files()[:-_KEEP]:
-            old.unlink(missing_ok=True)
+        """Write ``snapshot`` durably and atomically; then drop snapshots beyond ``keep``."""
+        body = dump_snapshot(snapshot)
+        with self._lock:
+            path = self._directory / f"{_PREFIX}{self._next:012d}{_SUFFIX}"
+            try:
+                _write_durably(path, _frame(snapshot.epoch, body))
+            except OSError as exc:
+                msg = (
+                    f"cannot save the snapshot of epoch {snapshot.epoch} to {path}: {exc}; "
+                    "check free disk space and permissions. The previous snapshot is intact"
+                )
+                raise StateError(msg) from exc
+            self._next += 1
+            for _, old in self._files()[: -self._keep]:
+                old.unlink(missing_ok=True)
 
     def load(self) -> Snapshot | None:
-        files = self._files()
-        for path in reversed(files):
-            snapshot = _read(path)
-            if snapshot is not None:
-                return snapshot
-        if files:
-            raise StateError(
-                f"every snapshot in {self.directory} is damaged ({', '.join(f.name for f in files)}); "
-                "move the directory aside to start from scratch, which reprocesses the input"
-            )
-        return None
+        """The newest intact snapshot, or None if none was ever saved."""
+        with self._lock:
+            files = self._files()
+        damage = []
+        for _, path in reversed(files):
+            try:
+                body = _read_body(path)
+            except _DamagedError as exc:
+                logger.warning("snapshot %s is damaged (%s); trying the one before it", path, exc)
+                damage.append(f"{path.name}: {exc}")
+                continue
+            return load_snapshot(body, str(path))
+        if not files:
+            return None
+        msg = (
+            f"no intact snapshot in {self._directory} ({'; '.join(damage)}). Restore the "
+            "directory from a backup, or move it aside to start from scratch, which "
+            "reprocesses the input from the sources' configured start"
+        )
+        raise StateError(msg)
 
-    def _files(self) -> list[Path]:
-        return sorted(self.directory.glob("snapshot-*.pkl"))
+    def _files(self) -> list[tuple[int, Path]]:
+        """Complete snapshot files, oldest first, with their sequence numbers."""
+        found = []
+        for path in self._directory.glob(f"{_PREFIX}*{_SUFFIX}"):
+            number = path.name[len(_PREFIX) : -len(_SUFFIX)]
+            if number.isdigit():
+                found.append((int(number), path))
+        return sorted(found)
+
+    def _discard_unfinished(self) -> None:
+        # A .tmp file is a save that crashed before its rename: it never happened.
+        for path in self._directory.glob(f"{_PREFIX}*{_SUFFIX}{_TMP}"):
+            path.unlink(missing_ok=True)
 
 
-def _read(path: Path) -> Snapshot | None:
-    data = path.read_bytes()
-    head = len(_MAGIC) + _HEADER.size
-    if len(data) < head or not data.startswith(_MAGIC):
-        log.warning("snapshot %s is damaged (bad header); trying the previous one", path)
-        return None
-    crc, length = _HEADER.unpack_from(data, len(_MAGIC))
-    body = data[head : head + length]
-    if len(body) != length or zlib.crc32(body) != crc:
-        log.warning("snapshot %s is damaged (checksum mismatch); trying the previous one", path)
-        return None
-    snapshot = pickle.loads(body)
-    if not isinstance(snapshot, Snapshot):
-        raise StateError(f"{path} does not hold a StreamGale snapshot")
-    return snapshot
+def _frame(epoch: int, body: bytes) -> bytes:
+    header = _HEADER.pack(_MAGIC, epoch, len(body), 0)
+    crc = zlib.crc32(body, zlib.crc32(header[:-4]))
+    return _HEADER.pack(_MAGIC, epoch, len(body), crc) + body
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def _read_body(path: Path) -> bytes:
     try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _DamagedError(f"unreadable: {exc}") from exc
+    if len(data) < _HEADER.size or not data.startswith(_MAGIC):
+        raise _DamagedError("not a snapshot file header")
+    _, _, length, crc = _HEADER.unpack_from(data)
+    body = data[_HEADER.size :]
+    if len(body) != length:
+        raise _DamagedError(f"body is {len(body)} bytes, header says {length}")
+    if zlib.crc32(body, zlib.crc32(data[: _HEADER.size - 4])) != crc:
+        raise _DamagedError("checksum mismatch")
+    return body
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + _TMP)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
+    os.replace(tmp, path)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -29,7 +29,14 @@ from streamgale.windowing.aggregations import Aggregation, check_aggregations
 from streamgale.windowing.clock import EventClock, WatermarkTracker
 from streamgale.windowing.columnar import ColumnWindows
 from streamgale.windowing.records import RecordWindows
-from streamgale.windowing.results import KeyGetter, check_key, columns_of, rows_as, select
+from streamgale.windowing.results import (
+    KeyGetter,
+    check_key,
+    check_port,
+    columns_of,
+    rows_as,
+    select,
+)
 from streamgale.windowing.sessions import SessionWindows
 from streamgale.windowing.spec import AggregateSpec
 from streamgale.windowing.vectorised import vectorisable
@@ -53,30 +60,44 @@ LATE_PORT = 1
 class WindowAggregateConfig:
     """Aggregate records per key and event-time window.
 
-    **Which records count.** Records are processed in arrival order. The
-    watermark just before a record is the watermark after every earlier
-    record (see :class:`~streamgale.windowing.clock.EventClock`). A record at
-    time ``t`` counts in each window ``W`` holding ``t`` with
-    ``W.end + allowed_lateness > watermark``. A record that counts in no
-    window goes unchanged to port 1 (:data:`LATE_PORT`), in a batch of the
-    input's type. For sessions see :mod:`streamgale.windowing.sessions`.
+    Output port 0 (:data:`RESULTS_PORT`) carries results, port 1
+    (:data:`LATE_PORT`) late records. The semantics are exact, and do not
+    depend on how the input is cut into batches:
 
-    **When windows close.** After each input batch, upstream watermark and
-    tick, every window with ``end + allowed_lateness <= watermark`` is
-    closed and emitted once; ``on_eof`` closes all. All windows closing at
-    one moment come out in ONE batch on port 0 (:data:`RESULTS_PORT`), rows
-    ordered by ``window_end``, then key. Windows close in order of their
-    end, so the concatenated output is sorted the same way, and neither it
-    nor the late output depends on how the input was cut into batches.
+    **Watermark.** Every record of a batch arrives at the clock's ``now``.
+    The watermark just before a record is ``max(W0, m - max_delay)``, where
+    ``m`` is the largest event time of all earlier records and ``W0`` the
+    step's watermark when the batch arrived: never below the upstream
+    watermark nor any watermark reported before, and advanced by idleness
+    (see :class:`~streamgale.windowing.clock.EventClock`).
+
+    **Which records count.** Records are processed in arrival order. A
+    record at time ``t`` counts in each tumbling/sliding window ``W``
+    holding ``t`` with ``W.end + allowed_lateness > watermark just before
+    it``. A record that counts in no window goes unchanged to port 1, in a
+    batch of the input's type (list, or a ColumnBatch of the selected rows).
+    Sessions follow the same rule per session; see
+    :mod:`streamgale.windowing.sessions`.
+
+    **When windows close.** After each input batch, :meth:`on_watermark` and
+    :meth:`on_tick`, every window with ``end + allowed_lateness <= watermark``
+    is closed and emitted once; ``on_eof`` closes all. Every window closing
+    at one moment comes out in ONE batch, rows ordered by ``window_end``,
+    then key. Windows close in order of their end, so the concatenated
+    output is sorted the same way. ``next_awake()`` is the processing time
+    at which idleness will close the earliest open window (``None`` when
+    none is open or idleness is off).
 
     **Rows.** ``key``, ``window_start``, ``window_end`` (a session ends at its
-    last event + gap), then one field per aggregation, in the mapping's order.
-    They are dicts for list input and columns of one ColumnBatch for
-    ColumnBatch input (the shape of the latest input batch decides).
+    last event + gap), then one field per aggregation, in the mapping's
+    order: dicts for list input, one ColumnBatch for ColumnBatch input (the
+    shape of the latest input batch decides). Values fold in arrival order
+    in both the per-record and the vectorised engine, so even float sums
+    agree to the last bit.
 
     **Snapshots.** ``snapshot()`` is picklable; ``build(state, clock)``
     resumes exactly. Processing-time idleness is carried over relative to
-    the clock at snapshot and restore time.
+    the clock at snapshot and at restore time.
 
     >>> from streamgale.runtime.logic import ManualClock
     >>> from streamgale.windowing import Count, Sum
@@ -169,6 +190,7 @@ class WindowAggregateLogic(StepLogic):
             self._restore(resume_state)
 
     def on_batch(self, port: int, batch: Batch) -> Emit:
+        check_port("a window aggregate", port)
         now = self._clock.now()
         late: Batch | None = None
         if len(batch):

@@ -49,7 +49,10 @@ class RecordWindows:
     def _fold(self, record: Any, t: float, watermark: float) -> bool:
         grid, lateness = self._grid, self._spec.lateness
         first, last = grid.index_range(t)
-        counted = [k for k in range(first, last + 1) if grid.end(k) + lateness > watermark]
+        if first == last:
+            counted = [last] if grid.end(last) + lateness > watermark else []
+        else:
+            counted = [k for k in range(first, last + 1) if grid.end(k) + lateness > watermark]
         if not counted:
             return False
         key = self._spec.key_of(record)

@@ -20,6 +20,7 @@ from streamgale.errors import ConfigError
 __all__ = [
     "KeyGetter",
     "check_key",
+    "check_port",
     "columns_of",
     "key_order",
     "read_key",
@@ -41,6 +42,13 @@ def check_key(owner: str, key: Any, name: str = "key") -> None:
             f"returning a hashable key; got {key!r}",
             key=name,
         )
+
+
+def check_port(owner: str, port: int, ports: int = 1) -> None:
+    """Raise :class:`ConfigError` unless ``port`` is one of the step's ``ports`` input ports."""
+    if not 0 <= port < ports:
+        wanted = "0" if ports == 1 else f"0 to {ports - 1}"
+        raise ConfigError(f"{owner} has input port {wanted}; got port {port}", key="port")
 
 
 def read_key(key: KeyGetter, record: Any) -> Hashable:

@@ -25,6 +25,7 @@ from streamgale.windowing.keyindex import KeyIndex
 from streamgale.windowing.results import (
     KeyGetter,
     check_key,
+    check_port,
     columns_of,
     key_order,
     read_key,
@@ -78,6 +79,7 @@ class RunningAggregateLogic(StepLogic):
             self._restore(resume_state)
 
     def on_batch(self, port: int, batch: Batch) -> Emit:
+        check_port("a running aggregate", port)
         if not len(batch):
             return []
         if not self._engine:

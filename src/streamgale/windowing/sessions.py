@@ -76,31 +76,41 @@ class SessionWindows:
         if not joined and t + gap + lateness <= watermark:
             return False
         values = self._spec.values_of(record)
-        session = self._merge(sorted(joined, key=lambda s: s.start), key, values, t)
-        merged = {s.uid for s in joined}
-        self._sessions[key] = [s for s in mine if s.uid not in merged] + [session]
+        if joined:
+            self._extend(key, joined, values, t)
+        else:
+            self._open(key, values, t)
         return True
 
-    def _merge(
-        self, joined: list[_Session], key: Hashable, values: list[Any], t: float
-    ) -> _Session:
-        aggs, seq = self._spec.aggregations, self._seq
-        if joined:
-            accs = joined[0].accs
-            for other in joined[1:]:
-                accs = [a.combine(x, y) for a, x, y in zip(aggs, accs, other.accs, strict=True)]
-            accs = [a.fold(acc, v, seq) for a, acc, v in zip(aggs, accs, values, strict=True)]
-        else:
-            accs = [a.initial(v, seq) for a, v in zip(aggs, values, strict=True)]
-        for old in joined:
-            del self._live[old.uid]
-        start = min([t, *(s.start for s in joined)])
-        last = max([t, *(s.last for s in joined)])
-        session = _Session(key, start, last, accs, self._next_uid)
+    def _open(self, key: Hashable, values: list[Any], t: float) -> None:
+        accs = [
+            a.initial(v, self._seq) for a, v in zip(self._spec.aggregations, values, strict=True)
+        ]
+        session = _Session(key, t, t, accs, self._next_uid)
         self._next_uid += 1
         self._live[session.uid] = session
-        heapq.heappush(self._heap, (last + self._spec.gap, session.uid))
-        return session
+        self._sessions.setdefault(key, []).append(session)
+        heapq.heappush(self._heap, (t + self._spec.gap, session.uid))
+
+    def _extend(self, key: Hashable, joined: list[_Session], values: list[Any], t: float) -> None:
+        """Merge ``joined`` into the one starting first, then fold the record in."""
+        aggs = self._spec.aggregations
+        joined.sort(key=lambda s: s.start)
+        target = joined[0]
+        for other in joined[1:]:
+            target.accs = [
+                a.combine(x, y) for a, x, y in zip(aggs, target.accs, other.accs, strict=True)
+            ]
+            target.last = max(target.last, other.last)
+            del self._live[other.uid]  # its heap entry goes stale
+        if len(joined) > 1:
+            self._sessions[key] = [s for s in self._sessions[key] if s.uid in self._live]
+        target.accs = [
+            a.fold(acc, v, self._seq) for a, acc, v in zip(aggs, target.accs, values, strict=True)
+        ]
+        target.start = min(target.start, t)
+        # The heap entry may now hold an end that is too early; _top() reschedules it.
+        target.last = max(target.last, t)
 
     def close(self, watermark: float) -> list[dict[str, Any]]:
         """Result rows of sessions with ``last + gap + lateness <= watermark``."""
@@ -117,10 +127,23 @@ class SessionWindows:
         return self._rows(done)
 
     def _top(self) -> float | None:
-        """End of the earliest live session, dropping stale heap entries."""
-        while self._heap and self._heap[0][1] not in self._live:
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
+        """End of the earliest live session.
+
+        Heap entries are lazy: merged sessions leave entries behind (dropped
+        here), and a session that grew keeps its old, earlier end (pushed
+        back here with the current one). Ends only grow, so once the top
+        entry is current it is the true minimum.
+        """
+        while self._heap:
+            end, uid = self._heap[0]
+            session = self._live.get(uid)
+            if session is None:
+                heapq.heappop(self._heap)
+            elif session.last + self._spec.gap != end:
+                heapq.heapreplace(self._heap, (session.last + self._spec.gap, uid))
+            else:
+                return end
+        return None
 
     def _pop(self) -> _Session:
         _, uid = heapq.heappop(self._heap)

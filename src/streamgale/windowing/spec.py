@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 from streamgale.windowing.aggregations import Aggregation, Count
@@ -35,7 +37,16 @@ class AggregateSpec:
 
     def values_of(self, record: Any) -> list[Any]:
         """The value each aggregation reads from one record."""
-        return [agg.read(record) for agg in self.aggregations]
+        try:
+            return [read(record) for read in self.readers]
+        except (KeyError, IndexError, TypeError):
+            # Read again through Aggregation.read, whose error names the field.
+            return [agg.read(record) for agg in self.aggregations]
+
+    @cached_property
+    def readers(self) -> tuple[Callable[[Any], Any], ...]:
+        """One fast value reader per aggregation (a field lookup, or the function)."""
+        return tuple(_reader(agg) for agg in self.aggregations)
 
     def column_names(self) -> list[str]:
         """Columns the vectorised engine reads (valid when key and time are names)."""
@@ -51,3 +62,16 @@ class AggregateSpec:
         for name, agg, acc in zip(self.names, self.aggregations, accs, strict=True):
             row[name] = agg.finish(acc)
         return row
+
+
+def _nothing(record: Any) -> None:
+    return None
+
+
+def _reader(agg: Aggregation) -> Callable[[Any], Any]:
+    if isinstance(agg, Count):
+        return _nothing
+    source = agg.source
+    if source is None:
+        return agg.read
+    return itemgetter(source) if isinstance(source, str) else source

@@ -83,8 +83,15 @@ class _Count(_Accumulator):
 
 class _Sum(_Accumulator):
     def update(self, ids: Ids, values: Array, count: Ids) -> None:
-        self.widen(np.dtype(np.float64 if values.dtype.kind == "f" else np.int64), count)
+        self.widen(_sum_dtype(values.dtype), count)
         np.add.at(self.data, ids, values)
+
+
+def _sum_dtype(values: np.dtype[Any]) -> np.dtype[Any]:
+    """Like Python's sum as far as 64 bits go: bools and ints add as int64 (uint64 stays)."""
+    if values.kind == "f":
+        return np.dtype(np.float64)
+    return np.dtype(np.uint64 if values == np.uint64 else np.int64)
 
 
 class _Mean(_Sum):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.helpers import drain
+from tests.connectors.helpers import drain
 from streamgale.connectors.base import BadRecord, BuildContext
 from streamgale.connectors.files import CsvFormat, CsvSource
 from streamgale.connectors.files.csvfile import parse_bool

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.helpers import drain
+from tests.connectors.helpers import drain
 from streamgale.batch import ColumnBatch
 from streamgale.connectors.base import BuildContext
 from streamgale.connectors.files import CsvSink, CsvSource

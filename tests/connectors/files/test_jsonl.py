@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from connectors.helpers import drain
+from tests.connectors.helpers import drain
 from streamgale.batch import ColumnBatch
 from streamgale.connectors.base import BadRecord, BuildContext
 from streamgale.connectors.files import JsonLinesSink, JsonLinesSource

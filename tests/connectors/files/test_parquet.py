@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connectors.helpers import drain
+from tests.connectors.helpers import drain
 from streamgale.batch import ColumnBatch
 from streamgale.connectors.base import BuildContext
 from streamgale.connectors.files import ParquetSink, ParquetSource

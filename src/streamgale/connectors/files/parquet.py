@@ -47,8 +47,8 @@ __all__ = [
 def require_pyarrow() -> tuple[Any, Any]:
     """``(pyarrow, pyarrow.parquet)``, or MissingExtraError naming the extra."""
     try:
-        import pyarrow as pa  # noqa: PLC0415 - optional extra, imported when used
-        import pyarrow.parquet as pq  # noqa: PLC0415
+        import pyarrow as pa  # an optional extra: imported only when used
+        import pyarrow.parquet as pq
     except ImportError as exc:
         raise MissingExtraError("Parquet files", "parquet", "pyarrow") from exc
     return pa, pq
