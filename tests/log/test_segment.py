@@ -139,6 +139,21 @@ def test_retention_deletes_files_and_survives_reopen(root: Path) -> None:
         assert [r.payload for r in read_all(log)] == payloads(30, 20)
 
 
+def test_retention_under_a_reading_consumer(root: Path) -> None:
+    retention = Retention(max_bytes=2000)
+    with SegmentLog(root, segment_bytes=SEGMENT_BYTES, retention=retention) as log:
+        log.create_topic("t", 1)
+        log.append("t", 0, payloads(0, 10))
+        assert len(log.read("t", 0, 0, 4)) == 4  # the reader's cursor sits in segment 0
+        for start in range(10, 50, 10):
+            log.append("t", 0, payloads(start, 10))
+        log.apply_retention()
+        assert log.start_offset("t", 0) == 30
+        with pytest.raises(OffsetOutOfRangeError):
+            log.read("t", 0, 4, 4)
+        assert [r.payload for r in log.read("t", 0, 30, 100)] == payloads(30, 20)
+
+
 def test_a_commit_interrupted_before_its_rename_is_ignored(root: Path) -> None:
     with SegmentLog(root) as log:
         log.create_topic("t", 1)

@@ -148,6 +148,14 @@ class Stream(Generic[T]):
 
         Keyed operators (``window``, ``aggregate``, ``reduce``, ``join``)
         keep state per key.
+
+        >>> from streamgale import Pipeline
+        >>> from streamgale.testing import TestingSource, run_to_list
+        >>> p = Pipeline("doc")
+        >>> words = p.source("in", TestingSource(["apple", "avocado", "beet"]))
+        >>> run_to_list(words.key_by("first_letter", lambda w: w[0]).reduce(
+        ...     "longest", lambda a, b: max(a, b, key=len)))
+        [{'key': 'a', 'value': 'avocado'}, {'key': 'b', 'value': 'beet'}]
         """
         _check_key(key, step_id)
         step = self._op(step_id, "key_by", lambda ctx, _: ops.PassThroughLogic())
@@ -214,7 +222,16 @@ class Stream(Generic[T]):
         return Stream(self._pipeline, StreamRef(step.step_id))
 
     def sink(self, step_id: str, sink: Sink[T]) -> None:
-        """Write the stream to ``sink``; input offsets commit only after it acknowledges."""
+        """Write the stream to ``sink``; input offsets commit only after it acknowledges.
+
+        >>> from streamgale import Pipeline
+        >>> from streamgale.connectors import StdOutSink
+        >>> from streamgale.testing import TestingSource
+        >>> p = Pipeline("doc")
+        >>> p.source("in", TestingSource([{"a": 1}])).sink("print", StdOutSink())
+        >>> p.run()
+        {"a":1}
+        """
         self._pipeline.add_step(SinkStep(step_id, self._ref, sink))
 
 
@@ -275,7 +292,19 @@ class KeyedStream(Stream[T]):
         """Inner join with ``other`` on equal keys within the same window.
 
         Emits ``{"key", "window_start", "window_end", "left", "right"}`` for each
-        matching pair as soon as both sides are present.
+        matching pair as soon as both sides are present; late records of either
+        side go to the ``late`` output.
+
+        >>> from streamgale import Pipeline
+        >>> from streamgale.testing import TestingSource, run_to_list
+        >>> from streamgale.windowing import EventClock, TumblingWindow
+        >>> p = Pipeline("doc")
+        >>> orders = p.source("o", TestingSource([{"id": 7, "t": 1.0, "item": "pen"}]))
+        >>> paid = p.source("p", TestingSource([{"id": 7, "t": 3.0, "eur": 2}]))
+        >>> joined = orders.key_by("ok", "id").join(
+        ...     "paid_orders", paid.key_by("pk", "id"), TumblingWindow(10.0), EventClock("t"))
+        >>> [(r["key"], r["left"]["item"], r["right"]["eur"]) for r in run_to_list(joined.results)]
+        [(7, 'pen', 2)]
         """
         from streamgale.windowing import WindowJoinConfig
 

@@ -65,6 +65,9 @@ def check_read(
     if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 1:
         msg = f"max_records must be a positive integer, got {max_records!r}"
         raise LogError(msg)
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        msg = f"offset must be an integer, got {offset!r}"
+        raise LogError(msg)
     if offset < start:
         msg = (
             f"offset {offset} of {topic}/{partition} was deleted by retention; "

@@ -21,11 +21,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamgale.errors import LogError
+from streamgale.errors import CorruptLogError, LogError
 from streamgale.log.base import FsyncPolicy, LogRecord, Retention
 from streamgale.log.checks import check_read
 from streamgale.log.codec import encode
-from streamgale.log.frame import MAX_PAYLOAD
+from streamgale.log.frame import MAX_PAYLOAD, BadFrameError
 from streamgale.log.fsutil import fsync_dir, write_all
 from streamgale.log.reader import PartitionReader
 from streamgale.log.recovery import recover_segment
@@ -141,7 +141,14 @@ class Partition:
         with self._append_lock, self._read_lock:
             self._check_open()
             total = sum(s.size_bytes for s in self._segments)
-            count = count_droppable(self._segments[:-1], total, retention, now, keep_from)
+            try:
+                count = count_droppable(self._segments[:-1], total, retention, now, keep_from)
+            except BadFrameError as exc:
+                msg = (
+                    f"cannot apply retention to {self._name[0]}/{self._name[1]}: the last "
+                    f"record of a segment is unreadable ({exc}); restore the segment from a backup"
+                )
+                raise CorruptLogError(msg) from exc
             if not count:
                 return
             doomed = self._segments[:count]
