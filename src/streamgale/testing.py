@@ -147,7 +147,7 @@ class _TestingSinkPartition(SinkPartition[T]):
         if self._as_batches:
             self._out.append(batch)
             return
-        self._out.extend(batch.to_rows() if isinstance(batch, ColumnBatch) else batch)  # type: ignore[arg-type]
+        self._out.extend(batch.to_rows() if isinstance(batch, ColumnBatch) else batch)
 
 
 def run_to_list(stream: Stream[T]) -> list[T]:

@@ -69,9 +69,9 @@ class SlowSink(Sink[Any]):
 if __name__ == "__main__":
     seconds = float(sys.argv[1])
     p = Pipeline("backpressure")
-    p.source("fast", Firehose(seconds)).map_batches("double", lambda b: b.with_columns(v=b["v"] * 2)).sink(
-        "slow", SlowSink()
-    )
+    p.source("fast", Firehose(seconds)).map_batches(
+        "double", lambda b: b.with_columns(v=b["v"] * 2)
+    ).sink("slow", SlowSink())
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     p.run(RuntimeConfig(channel_capacity=4, handle_signals=False))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamgale.state.file import FileStateStore
 
 from streamgale import ColumnBatch, RuntimeConfig
 from streamgale.log import FsyncPolicy, SegmentLog
+from streamgale.state.file import FileStateStore
 
 from .crash_pipeline import build
 

@@ -308,8 +308,8 @@ class Runtime:
         self._quiesce()
         for node in self._nodes:
             if isinstance(node, SinkNode):
-                for _, part in node.parts:
-                    part.flush()
+                for _, sink_part in node.parts:
+                    sink_part.flush()
         self._dead_letters.flush()
         snapshot = self._collect(self._epoch + 1)
         self._store.save(snapshot)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.connectors.helpers import drain
 from streamgale.connectors.base import BadRecord, BuildContext
 from streamgale.connectors.files import CsvFormat, CsvSource
 from streamgale.connectors.files.csvfile import parse_bool
 from streamgale.errors import ConfigError
+from tests.connectors.helpers import drain
 
 
 def read_all(source: CsvSource, ctx: BuildContext, state: object = None) -> list[object]:

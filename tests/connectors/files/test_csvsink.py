@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.connectors.helpers import drain
 from streamgale.batch import ColumnBatch
 from streamgale.connectors.base import BuildContext
 from streamgale.connectors.files import CsvSink, CsvSource
 from streamgale.errors import StreamGaleError
+from tests.connectors.helpers import drain
 
 
 def test_round_trip_through_csv_source(tmp_path: Path, ctx: BuildContext) -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.connectors.helpers import drain
 from streamgale.batch import ColumnBatch
 from streamgale.connectors.base import BadRecord, BuildContext
 from streamgale.connectors.files import JsonLinesSink, JsonLinesSource
 from streamgale.errors import ConfigError, StreamGaleError
+from tests.connectors.helpers import drain
 
 
 def write_lines(path: Path, records: list[object]) -> None:

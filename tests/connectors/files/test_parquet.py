@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.connectors.helpers import drain
 from streamgale.batch import ColumnBatch
 from streamgale.connectors.base import BuildContext
 from streamgale.connectors.files import ParquetSink, ParquetSource
 from streamgale.errors import MissingExtraError, StreamGaleError
+from tests.connectors.helpers import drain
 
 
 def read_column(directory: Path, ctx: BuildContext, name: str) -> list[Any]:
