@@ -23,7 +23,7 @@ def slow_identity(batch: ColumnBatch) -> ColumnBatch:
     if not _announced:
         print("processing", flush=True)
         _announced = True
-    time.sleep(0.01)
+    time.sleep(0.005)
     return batch
 
 
