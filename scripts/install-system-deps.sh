@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
-packages=()  # the DICOM and dashboard issues add dcmtk and chromium here
+packages=(dcmtk)  # storescu/storescp: the real DICOM peers of the tests
 
 missing=()
 for pkg in "${packages[@]}"; do

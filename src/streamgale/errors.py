@@ -14,8 +14,14 @@ so callers can catch the whole family with one ``except``::
     │   └── OffsetOutOfRangeError
     ├── StateError               snapshots could not be read or written
     ├── DeadLetterError          the dead-letter store
-    └── IngestError              input refused at a boundary (HTTP ...)
-        └── BackpressureError    the input is full; the sender should retry
+    ├── IngestError              input refused at a boundary (HTTP ...)
+    │   └── BackpressureError    the input is full; the sender should retry
+    └── DicomError               DICOM handling
+        ├── InvalidInstanceError an instance failed validation (goes to quarantine)
+        ├── PixelDecodeError     pixel data could not be decoded
+        ├── DeidentificationError
+        ├── InferenceError       a model failed on an input (the model stays up)
+        └── DeliveryError        a result could not be delivered to a destination
 
 Messages say what was received, what was expected and what to do about it.
 """
@@ -29,11 +35,17 @@ __all__ = [
     "ConfigError",
     "CorruptLogError",
     "DeadLetterError",
+    "DeidentificationError",
+    "DeliveryError",
+    "DicomError",
+    "InferenceError",
     "IngestError",
+    "InvalidInstanceError",
     "LogError",
     "MissingExtraError",
     "OffsetOutOfRangeError",
     "PipelineDefinitionError",
+    "PixelDecodeError",
     "SinkError",
     "StateError",
     "StepError",
@@ -157,3 +169,32 @@ class BackpressureError(IngestError):
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
         self.retry_after = retry_after
         super().__init__(message, status=503)
+
+
+class DicomError(StreamGaleError):
+    """Something about a DICOM object or exchange was wrong."""
+
+
+class InvalidInstanceError(DicomError):
+    """An instance failed validation; ``reason`` is the human-readable quarantine reason."""
+
+    def __init__(self, reason: str, *, sop_instance_uid: str | None = None) -> None:
+        self.reason = reason
+        self.sop_instance_uid = sop_instance_uid
+        super().__init__(reason if not sop_instance_uid else f"{sop_instance_uid}: {reason}")
+
+
+class PixelDecodeError(DicomError):
+    """Pixel data could not be decoded (unsupported or damaged transfer syntax)."""
+
+
+class DeidentificationError(DicomError):
+    """An instance could not be de-identified as the profile requires."""
+
+
+class InferenceError(DicomError):
+    """A model failed on an input; the input is quarantined and the model stays loaded."""
+
+
+class DeliveryError(DicomError):
+    """A result could not be delivered to a destination (it stays queued for retry)."""
