@@ -59,7 +59,7 @@ class Pipeline:
                 f"step '{step.step_id}' already exists in pipeline '{self.name}'; "
                 "do you have two steps with the same id?"
             )
-        for ref in _upstreams(step):
+        for ref in upstreams_of(step):
             self._check_ref(step.step_id, ref)
         self._steps[step.step_id] = step
 
@@ -108,17 +108,13 @@ class Pipeline:
         return f"Pipeline({self.name!r}, steps={list(self._steps)})"
 
 
-def _upstreams(step: Step) -> tuple[StreamRef, ...]:
+def upstreams_of(step: Step) -> tuple[StreamRef, ...]:
+    """The streams ``step`` reads, in input-port order."""
     if isinstance(step, OperatorStep):
         return step.upstreams
     if isinstance(step, SinkStep):
         return (step.upstream,)
     return ()
-
-
-def upstreams_of(step: Step) -> tuple[StreamRef, ...]:
-    """The streams ``step`` reads, in input-port order."""
-    return _upstreams(step)
 
 
 def output_ports(step: Step) -> int:
@@ -131,4 +127,4 @@ def output_ports(step: Step) -> int:
 def describe(step: Step) -> dict[str, Any]:
     """A JSON-friendly description of ``step`` (for the CLI and dashboards)."""
     kind = step.op if isinstance(step, OperatorStep) else type(step).__name__
-    return {"id": step.step_id, "kind": kind, "inputs": [r.step_id for r in _upstreams(step)]}
+    return {"id": step.step_id, "kind": kind, "inputs": [r.step_id for r in upstreams_of(step)]}

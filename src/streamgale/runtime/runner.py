@@ -17,7 +17,9 @@ output written after it, so the result is exactly once.
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,14 +30,19 @@ from typing import Any
 from streamgale.batch import Batch
 from streamgale.connectors.base import BuildContext
 from streamgale.dataflow.pipeline import Pipeline
-from streamgale.deadletter.store import DeadLetterStore
 from streamgale.errors import SinkError, StepError
 from streamgale.runtime.build import build_graph
+from streamgale.runtime.checkpoint import (
+    collect_snapshot,
+    has_batches,
+    open_stores,
+    replay_channel,
+)
 from streamgale.runtime.config import RuntimeConfig
-from streamgale.runtime.graph import Channel, Node, OpNode, SinkNode, SourceNode, Watermark
+from streamgale.runtime.graph import Node, OpNode, SinkNode, SourceNode, Watermark
 from streamgale.runtime.instruments import RunMetrics
 from streamgale.runtime.logic import Clock, SystemClock
-from streamgale.state.base import Snapshot, StateStore
+from streamgale.state.base import Snapshot
 
 __all__ = ["Runtime"]
 
@@ -60,6 +67,7 @@ class Runtime:
         self._epoch = 0
         self._nodes: list[Node] = []
         self._replaying: list[int] = []
+        self._scratch: Path | None = None
         self.metrics = RunMetrics(pipeline.name, self.config.metrics_port)
 
     # Public control ------------------------------------------------------
@@ -75,7 +83,7 @@ class Runtime:
 
     def run(self) -> None:
         """Run until every source ends, :meth:`stop` is called, or a signal arrives."""
-        store, dead_letters = _open_stores(self.config.state_dir)
+        store, dead_letters = open_stores(self.config.state_dir)
         self._store, self._dead_letters = store, dead_letters
         snapshot = store.load()
         self._epoch = snapshot.epoch if snapshot else 0
@@ -89,6 +97,8 @@ class Runtime:
             dead_letters.close()
             store.close()
             self.metrics.close()
+            if self._scratch is not None:
+                shutil.rmtree(self._scratch, ignore_errors=True)
 
     # The driver loop -----------------------------------------------------
     def _loop(self) -> None:
@@ -311,7 +321,7 @@ class Runtime:
                 for _, sink_part in node.parts:
                     sink_part.flush()
         self._dead_letters.flush()
-        snapshot = self._collect(self._epoch + 1)
+        snapshot = collect_snapshot(self._nodes, self._epoch + 1)
         self._store.save(snapshot)
         self._epoch = snapshot.epoch
         for node in self._nodes:
@@ -332,28 +342,15 @@ class Runtime:
             for node in self._nodes:
                 if isinstance(node, OpNode) and node.logic is not None and not node.done:
                     drained |= node.route(node.logic.drain()) > 0
-            if not drained and not any(_has_batches(n) for n in self._nodes):
+            if not drained and not any(has_batches(n) for n in self._nodes):
                 return
-
-    def _collect(self, epoch: int) -> Snapshot:
-        sources, steps, sinks = {}, {}, {}
-        for node in self._nodes:
-            if isinstance(node, SourceNode):
-                for part in node.parts:
-                    sources[f"{node.step_id}/{part.name}"] = part.partition.snapshot()
-            elif isinstance(node, OpNode) and node.logic is not None:
-                steps[node.step_id] = node.logic.snapshot()
-            elif isinstance(node, SinkNode):
-                for name, sink_part in node.parts:
-                    sinks[f"{node.step_id}/{name}"] = sink_part.snapshot()
-        return Snapshot(epoch=epoch, sources=sources, steps=steps, sinks=sinks)
 
     def _inject_replays(self) -> list[int]:
         by_id = {n.step_id: n for n in self._nodes}
         injected = []
         for letter in self._dead_letters.take_replays(self.pipeline.name):
             node = by_id.get(letter.step_id)
-            channel = _replay_channel(node)
+            channel = replay_channel(node)
             if channel is None:
                 log.warning(
                     "dead letter %d of step '%s' cannot be replayed (not an operator or sink "
@@ -377,9 +374,13 @@ class Runtime:
 
     def build_context(self, step_id: str) -> BuildContext:
         base = self.config.state_dir
-        state_dir = (
-            (base / "steps" / step_id) if base else _scratch_dir(self.pipeline.name, step_id)
-        )
+        if base is None:
+            # Without a state directory, connectors still get a private folder,
+            # in a temporary root removed when the run ends.
+            if self._scratch is None:
+                self._scratch = Path(tempfile.mkdtemp(prefix=f"streamgale-{self.pipeline.name}-"))
+            base = self._scratch
+        state_dir = base / "steps" / step_id
         state_dir.mkdir(parents=True, exist_ok=True)
         return BuildContext(step_id=step_id, state_dir=state_dir, wake=self.wake)
 
@@ -417,38 +418,3 @@ class Runtime:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-
-def _has_batches(node: Node) -> bool:
-    if isinstance(node, OpNode):
-        return node.pending_input()
-    if isinstance(node, SinkNode):
-        return bool(node.input and node.input.items)
-    return False
-
-
-def _replay_channel(node: Node | None) -> Channel | None:
-    if isinstance(node, OpNode) and node.inputs:
-        return node.inputs[0]
-    if isinstance(node, SinkNode):
-        return node.input
-    return None
-
-
-def _open_stores(state_dir: Path | None) -> tuple[StateStore, DeadLetterStore]:
-    if state_dir is None:
-        from streamgale.state.memory import MemoryStateStore
-
-        return MemoryStateStore(), DeadLetterStore(None)
-    from streamgale.state.file import FileStateStore
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    return FileStateStore(state_dir / "snapshots"), DeadLetterStore(
-        state_dir / "deadletters.sqlite"
-    )
-
-
-def _scratch_dir(pipeline: str, step_id: str) -> Path:
-    import tempfile
-
-    return Path(tempfile.mkdtemp(prefix=f"streamgale-{pipeline}-{step_id}-"))

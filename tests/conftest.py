@@ -1,4 +1,4 @@
-"""Fixtures for the YAML format tests: a user-function module written per test."""
+"""Shared fixtures: a user-function module written per test (YAML and CLI tests use it)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,55 @@
+"""Checkpoint plumbing of the local runtime: snapshots, stores and replay targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamgale.deadletter.store import DeadLetterStore
+from streamgale.runtime.graph import Channel, Node, OpNode, SinkNode, SourceNode
+from streamgale.state.base import Snapshot, StateStore
+
+__all__ = ["collect_snapshot", "has_batches", "open_stores", "replay_channel"]
+
+
+def collect_snapshot(nodes: list[Node], epoch: int) -> Snapshot:
+    """One snapshot of every source position, step state and sink position."""
+    sources, steps, sinks = {}, {}, {}
+    for node in nodes:
+        if isinstance(node, SourceNode):
+            for part in node.parts:
+                sources[f"{node.step_id}/{part.name}"] = part.partition.snapshot()
+        elif isinstance(node, OpNode) and node.logic is not None:
+            steps[node.step_id] = node.logic.snapshot()
+        elif isinstance(node, SinkNode):
+            for name, sink_part in node.parts:
+                sinks[f"{node.step_id}/{name}"] = sink_part.snapshot()
+    return Snapshot(epoch=epoch, sources=sources, steps=steps, sinks=sinks)
+
+
+def has_batches(node: Node) -> bool:
+    if isinstance(node, OpNode):
+        return node.pending_input()
+    if isinstance(node, SinkNode):
+        return bool(node.input and node.input.items)
+    return False
+
+
+def replay_channel(node: Node | None) -> Channel | None:
+    if isinstance(node, OpNode) and node.inputs:
+        return node.inputs[0]
+    if isinstance(node, SinkNode):
+        return node.input
+    return None
+
+
+def open_stores(state_dir: Path | None) -> tuple[StateStore, DeadLetterStore]:
+    if state_dir is None:
+        from streamgale.state.memory import MemoryStateStore
+
+        return MemoryStateStore(), DeadLetterStore(None)
+    from streamgale.state.file import FileStateStore
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return FileStateStore(state_dir / "snapshots"), DeadLetterStore(
+        state_dir / "deadletters.sqlite"
+    )
