@@ -209,11 +209,13 @@ class Runtime:
         self.dead_letter(node.step_id, batch, error, batch=True)
 
     def _fire_timers(self) -> bool:
-        now = self.clock.now()
         progressed = False
         for node in self._nodes:
             if isinstance(node, OpNode) and node.logic is not None and not node.done:
                 due = node.logic.next_awake()
+                # Read the clock after asking: a deadline that has passed may be
+                # reported as "now", which must count as due.
+                now = self.clock.now()
                 if due is not None and due <= now:
                     node.route(node.logic.on_tick(now))
                     progressed = True
