@@ -81,6 +81,7 @@ def run_latency(
     warmup_s: float = 5.0,
     fsync: str = "micro-batch",
     batch_interval_s: float = 0.001,
+    checkpoint_interval_s: float = 1.0,
 ) -> LatencySummary:
     """Run StreamGale at ``rate`` events/s with the durable log on; summarise latency.
 
@@ -104,7 +105,12 @@ def run_latency(
     pipeline.source("events", LogSource(log, "events")).map_batches(
         "to_f_and_filter", _map_filter
     ).sink("stamp", _StampSink(latencies, received))
-    runtime = Runtime(pipeline, RuntimeConfig(state_dir=root / "state", handle_signals=False))
+    config = RuntimeConfig(
+        state_dir=root / "state",
+        handle_signals=False,
+        checkpoint_interval=checkpoint_interval_s,
+    )
+    runtime = Runtime(pipeline, config)
 
     def produce() -> None:
         rng = np.random.default_rng(1)
@@ -174,10 +180,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds dropped first")
     parser.add_argument("--fsync", choices=("micro-batch", "batched"), default="micro-batch")
+    parser.add_argument(
+        "--checkpoint-interval", type=float, default=1.0, help="seconds between checkpoints"
+    )
     args = parser.parse_args(argv)
-    summary = run_latency(args.rate, args.duration, args.warmup, args.fsync)
+    summary = run_latency(
+        args.rate,
+        args.duration,
+        args.warmup,
+        args.fsync,
+        checkpoint_interval_s=args.checkpoint_interval,
+    )
     print(
-        f"{summary.count:,} events at {args.rate:,}/s, fsync {args.fsync}: "
+        f"{summary.count:,} events at {args.rate:,}/s, fsync {args.fsync}, "
+        f"checkpoint every {args.checkpoint_interval:g} s: "
         f"p50 {summary.p50_ms:.3f} ms, p99 {summary.p99_ms:.3f} ms, "
         f"p99.9 {summary.p999_ms:.3f} ms, max {summary.max_ms:.3f} ms"
     )

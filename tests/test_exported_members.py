@@ -18,6 +18,9 @@ PACKAGES = [
     "streamgale.deadletter",
     "streamgale.config",
     "streamgale.testing",
+    "streamgale.dicom.deid",
+    "streamgale.dicom.web",
+    "streamgale.dicom.delivery",
 ]
 
 

@@ -9,5 +9,8 @@ The console script calls :func:`main`, a click group::
 """
 
 from streamgale.cli.main import main
+from streamgale.cli.quarantine import quarantine
+
+main.add_command(quarantine)
 
 __all__ = ["main"]

@@ -142,7 +142,7 @@ class _LogPartition(SourcePartition[Any]):
         self._group = group
         self._offset = offset
         self._end = end
-        self._idle_until = 0.0
+        self._snapshotted: int | None = None
 
     def next_batch(self) -> Batch:
         if self._end is not None and self._offset >= self._end:
@@ -163,10 +163,14 @@ class _LogPartition(SourcePartition[Any]):
         return time.monotonic() + self._source.poll_interval
 
     def snapshot(self) -> int:
+        self._snapshotted = self._offset
         return self._offset
 
     def on_commit(self) -> None:
-        self._log.commit(self._group, self._source.topic, self._partition, self._offset)
+        # Runs on the checkpoint writer thread: commit what the snapshot holds.
+        offset = self._snapshotted
+        if offset is not None:
+            self._log.commit(self._group, self._source.topic, self._partition, offset)
 
     def close(self) -> None:
         self._source._release()

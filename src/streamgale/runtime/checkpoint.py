@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
+from typing import Any
 
 from streamgale.deadletter.store import DeadLetterStore
 from streamgale.runtime.graph import Channel, Node, OpNode, SinkNode, SourceNode
@@ -12,18 +14,29 @@ __all__ = ["collect_snapshot", "has_batches", "open_stores", "replay_channel"]
 
 
 def collect_snapshot(nodes: list[Node], epoch: int) -> Snapshot:
-    """One snapshot of every source position, step state and sink position."""
+    """One snapshot of every source position, step state and sink position.
+
+    Every value is copied through pickle: the snapshot is written by another
+    thread while the steps keep changing their live state, and an unpicklable
+    state fails here, at the checkpoint, not later in the writer.
+    """
     sources, steps, sinks = {}, {}, {}
     for node in nodes:
         if isinstance(node, SourceNode):
             for part in node.parts:
-                sources[f"{node.step_id}/{part.name}"] = part.partition.snapshot()
+                sources[f"{node.step_id}/{part.name}"] = _detached(part.partition.snapshot())
         elif isinstance(node, OpNode) and node.logic is not None:
-            steps[node.step_id] = node.logic.snapshot()
+            steps[node.step_id] = _detached(node.logic.snapshot())
         elif isinstance(node, SinkNode):
             for name, sink_part in node.parts:
-                sinks[f"{node.step_id}/{name}"] = sink_part.snapshot()
+                sinks[f"{node.step_id}/{name}"] = _detached(sink_part.snapshot())
     return Snapshot(epoch=epoch, sources=sources, steps=steps, sinks=sinks)
+
+
+def _detached(value: Any) -> Any:
+    if value is None or isinstance(value, int | float | str | bytes):
+        return value
+    return pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def has_batches(node: Node) -> bool:

@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,8 @@ class Runtime:
         self._nodes: list[Node] = []
         self._replaying: list[int] = []
         self._scratch: Path | None = None
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="streamgale-checkpoint")
+        self._inflight: Future[tuple[int, float]] | None = None
         self.metrics = RunMetrics(pipeline.name, self.config.metrics_port)
 
     # Public control ------------------------------------------------------
@@ -93,6 +96,7 @@ class Runtime:
                 self._replaying = self._inject_replays()
                 self._loop()
         finally:
+            self._writer.shutdown(wait=True)
             self._close_all()
             dead_letters.close()
             store.close()
@@ -120,6 +124,8 @@ class Runtime:
                 self._checkpoint(final=True)
                 return
             progressed |= self._poll_sources()
+            if self._inflight is not None and self._inflight.done():
+                self._complete_checkpoint()
             if now >= next_checkpoint:
                 self._checkpoint()
                 next_checkpoint = time.monotonic() + cfg.checkpoint_interval
@@ -315,7 +321,17 @@ class Runtime:
 
     # Checkpoints -----------------------------------------------------------
     def _checkpoint(self, *, final: bool = False) -> None:
-        start = time.perf_counter()
+        """Take a consistent snapshot; persist it on the writer thread.
+
+        The driver only drains, flushes sinks and captures state; the fsyncs
+        of the snapshot and of the log offsets happen off the driver, so
+        records keep flowing meanwhile. One checkpoint is in flight at most.
+        """
+        if self._inflight is not None:
+            if not final and not self._inflight.done():
+                return  # still writing the previous one; try again next interval
+            self._complete_checkpoint(final=final)
+        started = time.perf_counter()
         self.metrics.sample_channels()
         self._quiesce()
         for node in self._nodes:
@@ -324,17 +340,30 @@ class Runtime:
                     sink_part.flush()
         self._dead_letters.flush()
         snapshot = collect_snapshot(self._nodes, self._epoch + 1)
+        self._inflight = self._writer.submit(self._persist, snapshot, started)
+        if final:
+            self._complete_checkpoint(final=True)
+
+    def _persist(self, snapshot: Snapshot, started: float) -> tuple[int, float]:
+        """On the writer thread: make the snapshot durable, then commit offsets."""
         self._store.save(snapshot)
-        self._epoch = snapshot.epoch
         for node in self._nodes:
             if isinstance(node, SourceNode):
                 for part in node.parts:
                     part.partition.on_commit()
+        return snapshot.epoch, time.perf_counter() - started
+
+    def _complete_checkpoint(self, *, final: bool = False) -> None:
+        """On the driver: the checkpoint in flight is durable (or raise its error)."""
+        assert self._inflight is not None
+        epoch, seconds = self._inflight.result()
+        self._inflight = None
+        self._epoch = epoch
         self._dead_letters.mark_replayed(self._replaying)
         # Letters marked for replay while running are fed in after a checkpoint;
         # after the last one they wait for the next run instead.
         self._replaying = [] if final else self._inject_replays()
-        self.metrics.checkpoint(self._epoch, time.perf_counter() - start)
+        self.metrics.checkpoint(epoch, seconds)
 
     def _quiesce(self) -> None:
         """Run until no batch is in a channel or in flight, polling no source."""

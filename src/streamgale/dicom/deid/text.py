@@ -1,0 +1,97 @@
+"""Cleaning free text (the "C" action on descriptors, PS3.15 E.3.5).
+
+A description is kept but cleaned: every identifying value found in the
+instance itself (the patient's names and their parts, IDs, accession number,
+birth date in common spellings, addresses, phone numbers, names of staff) is
+replaced by ``***``, and so is anything shaped like a date (``12/03/2024``,
+``2024-03-12``) or a run of five or more digits (IDs, YYYYMMDD, phone numbers).
+
+Limits, honestly: this only knows what the instance itself says. A name that
+is not in any attribute, a name part shorter than three characters, a spelled
+out date ("March 12th") or a misspelling goes through. Use it for
+descriptions a scanner or a technologist typed, not for reports.
+
+>>> scrub = Scrubber(["Doe^John", "MRN12345"])
+>>> scrub.clean("CT chest John DOE mrn12345 (prior 2023-04-01) acc 8812345")
+'CT chest *** *** *** (prior ***) acc ***'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["IDENTIFYING_KEYWORDS", "Scrubber"]
+
+IDENTIFYING_KEYWORDS = frozenset(
+    {
+        "AccessionNumber",
+        "AdmissionID",
+        "ClinicalTrialSubjectID",
+        "ConsultingPhysicianName",
+        "FillerOrderNumberImagingServiceRequest",
+        "IssuerOfPatientID",
+        "MedicalRecordLocator",
+        "MilitaryRank",
+        "NameOfPhysiciansReadingStudy",
+        "OperatorsName",
+        "OtherPatientIDs",
+        "OtherPatientNames",
+        "PatientAddress",
+        "PatientBirthDate",
+        "PatientBirthName",
+        "PatientID",
+        "PatientMotherBirthName",
+        "PatientName",
+        "PatientTelephoneNumbers",
+        "PerformingPhysicianName",
+        "PersonName",
+        "PhysiciansOfRecord",
+        "PlacerOrderNumberImagingServiceRequest",
+        "ReferringPhysicianName",
+        "RequestedProcedureID",
+        "RequestingPhysician",
+        "ResponsiblePerson",
+        "ScheduledPerformingPhysicianName",
+        "ServiceEpisodeID",
+    }
+)
+"""Attributes whose values are looked for, and removed, in cleaned text."""
+
+_MIN_TOKEN = 3  # shorter parts ("J", "Li") would erase ordinary words everywhere
+_REPLACEMENT = "***"
+_DATE_SHAPED = r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
+_LONG_DIGITS = r"\d{5,}"
+
+
+class Scrubber:
+    """Removes the given identifying values, and date or ID shaped text, from strings."""
+
+    def __init__(self, values: Iterable[str]) -> None:
+        tokens = set()
+        for value in values:
+            tokens.update(_tokens(value))
+        alternatives = [re.escape(t) for t in sorted(tokens, key=len, reverse=True)]
+        alternatives += [_DATE_SHAPED, _LONG_DIGITS]
+        self._pattern = re.compile(
+            r"(?<![0-9A-Za-z])(?:" + "|".join(alternatives) + r")(?![0-9A-Za-z])",
+            re.IGNORECASE,
+        )
+
+    def clean(self, text: str) -> str:
+        """``text`` with every identifying match replaced by ``***``."""
+        return self._pattern.sub(_REPLACEMENT, text)
+
+
+def _tokens(value: str) -> set[str]:
+    text = value.strip()
+    found = {text} if len(text) >= _MIN_TOKEN else set()
+    for part in re.split(r"[\^=\\,;\s]+", text):
+        if len(part.strip(".")) >= _MIN_TOKEN:
+            found.add(part.strip("."))
+    if re.fullmatch(r"\d{8}", text):  # a DA: also its common spellings
+        y, m, d = text[:4], text[4:6], text[6:]
+        found.update(
+            {f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{d}/{m}/{y}", f"{m}/{d}/{y}", f"{d}.{m}.{y}"}
+        )
+    return found

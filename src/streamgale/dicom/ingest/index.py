@@ -1,0 +1,158 @@
+"""The SQLite index of stored instances, keyed by SOP Instance UID (0008,0018).
+
+One row per instance: its :class:`~streamgale.dicom.ingest.events.InstanceEvent`
+as JSON, whether that event is in the log yet (``published``), and where:
+``log_offset`` once published, ``log_hint`` (the log's end offset just before
+the append) while not.
+
+The durable log, not this index, is the record of what was acknowledged.
+That is why commits run with ``synchronous=NORMAL`` (WAL mode, no fsync per
+commit): a crash may roll back the newest rows, but SQLite's write-ahead log
+always keeps a prefix of the commits, and :class:`InstanceStore` replays the
+log past that prefix on start-up, so no row an acknowledgement depends on
+stays lost. It saves one fsync per instance.
+
+>>> index = InstanceIndex(Path(":memory:"))
+>>> index.max_log_offset() is None, index.pending()
+(True, [])
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from streamgale.dicom.ingest.events import InstanceEvent
+
+__all__ = ["IndexRow", "InstanceIndex"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+    sop_instance_uid TEXT PRIMARY KEY,
+    study_instance_uid TEXT NOT NULL,
+    series_instance_uid TEXT NOT NULL,
+    event TEXT NOT NULL,
+    published INTEGER NOT NULL DEFAULT 0,
+    log_offset INTEGER,
+    log_hint INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS instances_study ON instances (study_instance_uid);
+CREATE INDEX IF NOT EXISTS instances_pending ON instances (published) WHERE published = 0;
+"""
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """One indexed instance."""
+
+    event: InstanceEvent
+    published: bool
+    log_offset: int | None
+    log_hint: int
+
+
+class InstanceIndex:
+    """Rows of stored instances; every method is safe to call from many threads."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def get(self, sop_instance_uid: str) -> IndexRow | None:
+        """The row of an instance, or None if it was never stored."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT event, published, log_offset, log_hint FROM instances "
+                "WHERE sop_instance_uid = ?",
+                (sop_instance_uid,),
+            ).fetchone()
+        return _row(found) if found is not None else None
+
+    def insert(self, event: InstanceEvent, *, log_hint: int) -> None:
+        """Add an unpublished row; the caller made sure the UID is not indexed yet."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO instances (sop_instance_uid, study_instance_uid, "
+                "series_instance_uid, event, published, log_hint) VALUES (?, ?, ?, ?, 0, ?)",
+                (
+                    event.sop_instance_uid,
+                    event.study_instance_uid,
+                    event.series_instance_uid,
+                    event.to_json().decode(),
+                    log_hint,
+                ),
+            )
+
+    def mark_published(self, event: InstanceEvent, log_offset: int) -> None:
+        """Record that ``event`` is in the log at ``log_offset``, adding the row if missing."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO instances (sop_instance_uid, study_instance_uid, "
+                "series_instance_uid, event, published, log_offset, log_hint) "
+                "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (sop_instance_uid) "
+                "DO UPDATE SET published = 1, log_offset = excluded.log_offset",
+                (
+                    event.sop_instance_uid,
+                    event.study_instance_uid,
+                    event.series_instance_uid,
+                    event.to_json().decode(),
+                    log_offset,
+                    log_offset,
+                ),
+            )
+
+    def delete(self, sop_instance_uid: str) -> None:
+        """Forget an instance whose stored file is gone (never acknowledged)."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM instances WHERE sop_instance_uid = ?", (sop_instance_uid,)
+            )
+
+    def pending(self) -> list[IndexRow]:
+        """Rows whose event is not known to be in the log, oldest log hint first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event, published, log_offset, log_hint FROM instances "
+                "WHERE published = 0 ORDER BY log_hint"
+            ).fetchall()
+        return [_row(r) for r in rows]
+
+    def max_log_offset(self) -> int | None:
+        """Highest log offset of a published row, or None if none is published."""
+        with self._lock:
+            (value,) = self._db.execute(
+                "SELECT MAX(log_offset) FROM instances WHERE published = 1"
+            ).fetchone()
+        return int(value) if value is not None else None
+
+    def study(self, study_instance_uid: str) -> list[InstanceEvent]:
+        """Events of every instance stored for a study, in no particular order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event FROM instances WHERE study_instance_uid = ?",
+                (study_instance_uid,),
+            ).fetchall()
+        return [InstanceEvent.from_json(r[0].encode()) for r in rows]
+
+    def count(self) -> int:
+        """Number of indexed instances."""
+        with self._lock:
+            (value,) = self._db.execute("SELECT COUNT(*) FROM instances").fetchone()
+        return int(value)
+
+    def close(self) -> None:
+        """Checkpoint and close the database (a full sync of the WAL)."""
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+
+
+def _row(found: tuple[str, int, int | None, int]) -> IndexRow:
+    event, published, log_offset, log_hint = found
+    return IndexRow(InstanceEvent.from_json(event.encode()), bool(published), log_offset, log_hint)
