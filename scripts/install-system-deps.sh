@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
-packages=(dcmtk)  # storescu/storescp: the real DICOM peers of the tests
+packages=(dcmtk dicom3tools)  # storescu/storescp peers; dciodvfy validates result objects
 
 missing=()
 for pkg in "${packages[@]}"; do

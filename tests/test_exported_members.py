@@ -21,6 +21,7 @@ PACKAGES = [
     "streamgale.dicom.deid",
     "streamgale.dicom.web",
     "streamgale.dicom.delivery",
+    "streamgale.dicom.results",
 ]
 
 

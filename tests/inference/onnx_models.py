@@ -73,7 +73,7 @@ def classifier(
 def expected_probability(x: np.ndarray) -> np.ndarray:
     """What :func:`classifier` computes, in numpy."""
     z = x.mean(axis=(2, 3)) * CLASSIFIER_W + CLASSIFIER_B
-    return 1.0 / (1.0 + np.exp(-z))
+    return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
 
 def segmenter(folder: Path, *, size: int = 8, **extra: Any) -> Path:
@@ -83,7 +83,7 @@ def segmenter(folder: Path, *, size: int = 8, **extra: Any) -> Path:
         helper.make_node("Greater", ["x", "half"], ["above"]),
         helper.make_node("Cast", ["above"], ["mask"], to=TensorProto.FLOAT),
     ]
-    shape = ["N", 1, size, size]
+    shape: list[str | int | None] = ["N", 1, size, size]
     graph = helper.make_graph(
         nodes,
         "segmenter",

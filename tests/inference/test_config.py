@@ -136,6 +136,9 @@ def test_built_from_python_and_validated() -> None:
         )
     with pytest.raises(ConfigError, match=r"key 'shape\[0\]'.*batch.*dynamic"):
         TensorSpec("x", (2, 4))
+    assert TensorSpec("serving_default/input:0", (-1, 3)).name == "serving_default/input:0"
+    with pytest.raises(ConfigError, match="key 'name': expected the model's input name"):
+        TensorSpec("", (-1, 3))
 
 
 # Every error: (what to replace in GOOD, by what, expected line, expected key, text in message)

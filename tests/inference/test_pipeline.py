@@ -36,7 +36,7 @@ def test_end_to_end_results_and_failures(tmp_path: Path) -> None:
     values = [float(i % 4) for i in range(30)]
     values[7] = values[22] = 40.0  # two inputs the model cannot process
     p = Pipeline("infer")
-    requests = p.source("studies", TestingSource(lookups(values), batch_size=6))
+    requests = p.source("studies", TestingSource[InferenceRequest](lookups(values), batch_size=6))
     results, failures = infer(requests, "lookup", session)
     got: list[InferenceResult] = []
     failed: list[InferenceFailure] = []
@@ -143,7 +143,7 @@ def test_stat_requests_overtake_routine_ones_in_a_pipeline(tmp_path: Path) -> No
     stat = [InferenceRequest(f"stat{i}", np.array([[2.0]], np.float32), {}, 10) for i in range(3)]
     got: list[InferenceResult] = []
     p = Pipeline("priority")
-    source = TestingSource([routine + stat], batches=True)  # all arrive together
+    source = TestingSource[InferenceRequest]([routine + stat], batches=True)  # arrive together
     infer(p.source("in", source), "lookup", session).results.sink("out", TestingSink(got))
     p.run()
     assert [r.key for r in got[:3]] == ["stat0", "stat1", "stat2"]
@@ -154,7 +154,7 @@ def test_infer_with_a_registry_needs_a_known_name(tmp_path: Path) -> None:
     from streamgale.errors import PipelineDefinitionError
 
     registry = ModelRegistry([load_model_config(onnx_models.lookup(tmp_path))], environ={})
-    stream = Pipeline("p").source("in", TestingSource([]))
+    stream = Pipeline("p").source("in", TestingSource[InferenceRequest]([]))
     with pytest.raises(PipelineDefinitionError, match=r"say which model.*loaded: lookup@1"):
         infer(stream, "m", registry)
     with pytest.raises(PipelineDefinitionError, match=r"no model 'lesion' is loaded"):

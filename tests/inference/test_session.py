@@ -87,6 +87,8 @@ def test_environment_and_argument_override_the_order(
     assert from_env.requested_providers == (CUDA, CPU)
     argument_wins = ModelSession(config, providers=["cpu"], environ={PROVIDERS_ENV: "cuda"})
     assert argument_wins.requested_providers == (CPU,)
+    as_text = ModelSession(config, providers="tensorrt,cuda", environ={})
+    assert as_text.requested_providers == (TRT, CUDA, CPU)
     monkeypatch.setenv(PROVIDERS_ENV, "tensorrt")  # the real environment by default
     assert ModelSession(config).requested_providers == (TRT, CPU)
 
@@ -157,7 +159,7 @@ def test_warm_up_runs_at_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
     def spy(self: object, names: object, feeds: dict[str, np.ndarray], *args: object) -> object:
         shapes.append(next(iter(feeds.values())).shape)
-        return real(self, names, feeds, *args)  # type: ignore[arg-type]
+        return real(self, names, feeds, *args)
 
     monkeypatch.setattr(onnxruntime.InferenceSession, "run", spy)
     config = load_model_config(onnx_models.classifier(tmp_path))

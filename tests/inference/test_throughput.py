@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from streamgale import Pipeline
 from streamgale.batch import Batch
@@ -76,7 +77,7 @@ def measure(folder: Path, *, batches: int = 24, rounds: int = 5) -> dict[str, An
     def pipeline() -> tuple[float, float]:
         marks: list[tuple[float, float]] = []
         p = Pipeline("throughput")
-        source = p.source("in", TestingSource(requests, batch_size=BATCH))
+        source = p.source("in", TestingSource[InferenceRequest](requests, batch_size=BATCH))
         infer(source, "cnn", session).results.sink("out", _TimingSink(marks))
         start = _now()
         p.run()
@@ -142,6 +143,7 @@ def _since(start: tuple[float, float]) -> tuple[float, float]:
     return wall - start[0], cpu - start[1]
 
 
+@pytest.mark.slow
 def test_pipeline_keeps_up_with_raw_onnxruntime(tmp_path: Path) -> None:
     report = measure(tmp_path)
     print(f"\ninference efficiency: {report}")

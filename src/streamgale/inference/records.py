@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,6 @@ from streamgale.errors import InferenceError
 
 __all__ = ["InferenceFailure", "InferenceRequest", "InferenceResult"]
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 _REQUEST_KEYS = ("key", "tensor", "meta", "priority")
 
 
@@ -47,7 +45,7 @@ class InferenceRequest:
 
     key: str
     tensor: npt.NDArray[Any]
-    meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    meta: Mapping[str, Any] = field(default_factory=dict)
     priority: int = 0
 
     @property
@@ -69,13 +67,13 @@ class InferenceRequest:
             and "key" in record
             and isinstance(record.get("tensor"), np.ndarray)
             and all(k in _REQUEST_KEYS for k in record)
-            and isinstance(record.get("meta", _EMPTY), Mapping)
+            and isinstance(record.get("meta", {}), Mapping)
             and type(record.get("priority", 0)) is int
         ):
             return cls(
                 str(record["key"]),
                 record["tensor"],
-                record.get("meta", _EMPTY),
+                record.get("meta", {}),
                 record.get("priority", 0),
             )
         raise InferenceError(

@@ -182,7 +182,9 @@ def test_dimension_limits_are_configurable() -> None:
 def test_allowed_modalities() -> None:
     reason = refusal(synthetic_ct(), ValidationLimits(allowed_modalities=frozenset({"MR", "us"})))
     assert reason == "Modality (0008,0060) is 'CT'; this pipeline takes MR, US (allowed_modalities)"
-    validate_instance(synthetic_ct(), ValidationLimits(allowed_modalities=frozenset({"ct"})), size_bytes=1)
+    validate_instance(
+        synthetic_ct(), ValidationLimits(allowed_modalities=frozenset({"ct"})), size_bytes=1
+    )
 
 
 def test_objects_without_pixels_need_require_pixels_false() -> None:
@@ -208,7 +210,7 @@ def test_an_unreadable_element_is_named() -> None:
 
     reason = caught.value.reason
     assert reason.startswith("element (0028,0002) SamplesPerPixel cannot be read: ")
-    assert "length of 3" in reason
+    assert "even multiple of bytes per value" in reason
     assert caught.value.sop_instance_uid == ds.SOPInstanceUID
 
 
@@ -225,7 +227,6 @@ def test_any_unexpected_error_becomes_an_invalid_instance(monkeypatch: pytest.Mo
     [
         (b"", "not a readable DICOM Part 10 file: "),
         (b"hello, not DICOM at all", "not a readable DICOM Part 10 file: "),
-        (b"\0" * 128 + b"DICM" + b"\xff" * 7, "not a readable DICOM Part 10 file: "),
     ],
 )
 def test_malformed_bytes_are_refused_with_pydicoms_message(data: bytes, reason: str) -> None:
@@ -234,6 +235,12 @@ def test_malformed_bytes_are_refused_with_pydicoms_message(data: bytes, reason: 
     assert caught.value.reason.startswith(reason)
     assert len(caught.value.reason) > len(reason)  # pydicom's explanation follows
     assert "force=True" not in caught.value.reason  # advice meant for programmers
+
+
+def test_a_preamble_with_nothing_after_it_is_refused() -> None:
+    with pytest.raises(InvalidInstanceError) as caught:
+        validate_bytes(b"\0" * 128 + b"DICM", LIMITS)
+    assert caught.value.reason == "missing required attribute SOPClassUID (0008,0016)"
 
 
 def test_truncated_file_is_refused() -> None:
@@ -267,7 +274,9 @@ def test_compressed_files_decode_and_pass(name: str) -> None:
 def _with_first_frame(name: str, frame: bytes | None = None, *, frames: int = 1) -> Any:
     """A bundled compressed file whose first frame is replaced by ``frame``."""
     ds = pydicom.dcmread(bundled(name))
-    original = next(generate_frames(ds.PixelData, number_of_frames=int(ds.get("NumberOfFrames") or 1)))
+    original = next(
+        generate_frames(ds.PixelData, number_of_frames=int(ds.get("NumberOfFrames") or 1))
+    )
     ds.PixelData = encapsulate([original if frame is None else frame] * frames)
     return ds, original
 
@@ -293,7 +302,9 @@ def test_garbled_rle_cannot_be_decoded() -> None:
     assert reason.endswith("; transfer syntax RLE Lossless")
 
 
-@pytest.mark.parametrize("name", ["SC_rgb_jpeg_dcmtk.dcm", "MR_small_jpeg_ls_lossless.dcm", "693_J2KI.dcm"])
+@pytest.mark.parametrize(
+    "name", ["SC_rgb_jpeg_dcmtk.dcm", "MR_small_jpeg_ls_lossless.dcm", "693_J2KI.dcm"]
+)
 def test_a_truncated_frame_is_refused_although_decoders_would_fill_it(name: str) -> None:
     ds, original = _with_first_frame(name)
     ds, _ = _with_first_frame(name, original[: len(original) // 2])
@@ -316,11 +327,12 @@ def test_missing_frames_of_encapsulated_pixel_data() -> None:
     )
 
 
-def test_decoded_size_must_match_rows_and_columns() -> None:
+def test_a_codec_that_panics_is_a_refusal_not_a_crash() -> None:
     ds = pydicom.dcmread(bundled("MR_small_RLE.dcm"))
-    ds.Rows = ds.Columns = 32  # the RLE segments still hold 64 x 64
+    ds.Rows = ds.Columns = 32  # the RLE segments hold 64 x 64: the Rust decoder panics
     reason = refusal(ds)
-    assert "pixel data cannot be decoded" in reason or "decodes to 64 x 64" in reason
+    assert reason.startswith("pixel data cannot be decoded: ")
+    assert reason.endswith("; transfer syntax RLE Lossless")
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -330,7 +342,7 @@ def test_peek_uids_reads_what_it_can() -> None:
     ds = synthetic_ct()
     data = encode(ds)
     assert peek_uids(data) == (ds.SOPInstanceUID, ds.StudyInstanceUID)
-    assert peek_uids(data[:600]) in {(ds.SOPInstanceUID, ds.StudyInstanceUID), (None, None)}
+    assert peek_uids(data[:600]) == (ds.SOPInstanceUID, None)  # cut before (0020,000D)
     assert peek_uids(b"\x00\x01garbage") == (None, None)
 
 
@@ -339,7 +351,10 @@ def test_peek_uids_reads_what_it_can() -> None:
     [
         ({"max_rows": 0}, "key 'max_rows': must be a whole number >= 1, got 0"),
         ({"max_bytes": 1.5}, "key 'max_bytes': must be a whole number >= 1, got 1.5"),
-        ({"min_columns": 100, "max_columns": 50}, "key 'min_columns': 100 is more than max_columns"),
+        (
+            {"min_columns": 100, "max_columns": 50},
+            "key 'min_columns': 100 is more than max_columns",
+        ),
         ({"allowed_modalities": "CT"}, "key 'allowed_modalities': must be a list of Modality"),
         ({"allowed_modalities": []}, "key 'allowed_modalities': Modality terms are 1 to 16"),
         ({"require_pixels": "yes"}, "key 'require_pixels': must be true or false"),

@@ -206,6 +206,8 @@ def _decode(ds: Dataset, syntax: UID, *, index: int | None) -> npt.NDArray[Any]:
             "(Rows, Columns, Bits Allocated, Samples per Pixel): ask the sender to resend it"
         ) from exc
     result: npt.NDArray[Any] = np.asarray(arr)
+    if not result.dtype.isnative:  # big-endian data: callers expect native byte order
+        result = result.astype(result.dtype.newbyteorder("="))
     return result
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "describe",
+    "is_fatal",
     "one_line",
     "read",
     "require",
@@ -99,6 +100,15 @@ def uid_syntax_error(value: str) -> str | None:
     if not _UID_PATTERN.fullmatch(value):
         return "components are digits separated by dots, with no leading zeros (PS3.5 9.1)"
     return None
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether ``exc`` must propagate: an interrupt or exit, not a failure of this input.
+
+    Native codec plugins can raise a ``BaseException`` that is not an
+    ``Exception`` (pyo3's ``PanicException``); that is still bad input.
+    """
+    return isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit)
 
 
 def one_line(exc: BaseException) -> str:

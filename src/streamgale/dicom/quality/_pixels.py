@@ -15,7 +15,14 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from streamgale.dicom.quality._attributes import describe, one_line, read, require, require_int
+from streamgale.dicom.quality._attributes import (
+    describe,
+    is_fatal,
+    one_line,
+    read,
+    require,
+    require_int,
+)
 from streamgale.errors import InvalidInstanceError
 
 if TYPE_CHECKING:
@@ -225,7 +232,9 @@ def _check_first_frame_decodes(ds: Dataset, geometry: PixelGeometry, transfer_sy
 
     try:
         frame = pixel_array(ds, index=0)
-    except Exception as exc:  # each codec plugin raises its own types
+    except BaseException as exc:  # each plugin raises its own types; Rust ones panic
+        if is_fatal(exc):
+            raise
         raise InvalidInstanceError(
             f"pixel data cannot be decoded: {one_line(exc)}; transfer syntax {transfer_syntax.name}"
         ) from exc

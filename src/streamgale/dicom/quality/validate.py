@@ -27,7 +27,14 @@ from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from streamgale.dicom._deps import require_dicom
-from streamgale.dicom.quality._attributes import describe, one_line, read, require, require_uid
+from streamgale.dicom.quality._attributes import (
+    describe,
+    is_fatal,
+    one_line,
+    read,
+    require,
+    require_uid,
+)
 from streamgale.dicom.quality._pixels import PIXEL_KEYWORDS, check_pixel_data, check_pixel_module
 from streamgale.dicom.quality._sop import is_image_storage
 from streamgale.errors import ConfigError, InvalidInstanceError
@@ -131,7 +138,9 @@ def validate_instance(ds: Dataset, limits: ValidationLimits, *, size_bytes: int)
         _validate(ds, limits, size_bytes)
     except InvalidInstanceError as exc:
         raise InvalidInstanceError(exc.reason, sop_instance_uid=_sop_instance_uid(ds)) from exc
-    except Exception as exc:  # a malformed dataset must never crash the caller
+    except BaseException as exc:  # a malformed dataset must never crash the caller
+        if is_fatal(exc):
+            raise
         raise InvalidInstanceError(
             f"dataset cannot be read: {type(exc).__name__}: {one_line(exc)}",
             sop_instance_uid=_sop_instance_uid(ds),
