@@ -22,6 +22,7 @@ PACKAGES = [
     "streamgale.dicom.web",
     "streamgale.dicom.delivery",
     "streamgale.dicom.results",
+    "streamgale.inference",
 ]
 
 

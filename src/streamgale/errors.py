@@ -8,6 +8,7 @@ so callers can catch the whole family with one ``except``::
     │   └── PipelineDefinitionError   a step graph that cannot run
     ├── MissingExtraError        an optional integration is not installed
     ├── StepError                a user function raised inside a step
+    ├── UnreadSideOutputError    late or failed records no step reads (kept as dead letters)
     ├── SinkError                a sink could not write, even after retries
     ├── LogError                 the durable log
     │   ├── CorruptLogError      a record failed its checksum
@@ -50,6 +51,7 @@ __all__ = [
     "StateError",
     "StepError",
     "StreamGaleError",
+    "UnreadSideOutputError",
 ]
 
 
@@ -116,6 +118,13 @@ class StepError(StreamGaleError):
         self.step_id = step_id
         self.cause = cause
         super().__init__(f"step '{step_id}' raised {type(cause).__name__}: {cause}")
+
+
+class UnreadSideOutputError(StreamGaleError):
+    """Records went to a side output (``late``, ``failed``) that no step reads.
+
+    They are kept in the dead-letter store with this error instead of vanishing.
+    """
 
 
 class SinkError(StreamGaleError):

@@ -218,3 +218,26 @@ def test_watermarks_travel_behind_the_batches_they_follow() -> None:
     p.run()
     assert late == []
     assert [(r["window_start"], r["n"]) for r in out] == [(0.0, 10), (10.0, 10), (20.0, 5)]
+
+
+def test_unread_late_output_is_kept_as_dead_letters(tmp_path: Path) -> None:
+    """A late record with no step reading `.late` must not vanish."""
+    from streamgale.windowing import Count, EventClock, TumblingWindow
+
+    events = [{"k": "a", "t": 30.0}, {"k": "a", "t": 1.0}]  # the second is late
+    out: list[Any] = []
+    p = Pipeline("late")
+    (
+        p.source("in", TestingSource(events))
+        .key_by("k", "k")
+        .window(TumblingWindow(10.0), EventClock("t"))
+        .aggregate("n", n=Count())
+        .results.sink("out", TestingSink(out))
+    )
+    p.run(_cfg(tmp_path))
+    assert [r["n"] for r in out] == [1]
+    [letter] = DeadLetterStore(tmp_path / "state" / "deadletters.sqlite").list()
+    assert letter.step_id == "n"
+    assert letter.error_type == "UnreadSideOutputError"
+    assert "'late' output, which no step reads" in letter.error
+    assert letter.payload == [{"k": "a", "t": 1.0}]

@@ -10,7 +10,9 @@ The console script calls :func:`main`, a click group::
 
 from streamgale.cli.main import main
 from streamgale.cli.quarantine import quarantine
+from streamgale.cli.results import results
 
 main.add_command(quarantine)
+main.add_command(results)
 
 __all__ = ["main"]

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamgale.dataflow.pipeline import output_ports, upstreams_of
 from streamgale.dataflow.steps import OperatorStep, SinkStep, SourceStep, Step
+from streamgale.errors import UnreadSideOutputError
 from streamgale.runtime.graph import Channel, Node, OpNode, SinkNode, SourceNode, SourcePart
 from streamgale.runtime.logic import NO_WATERMARK, StepContext
 from streamgale.state.base import Snapshot
@@ -69,7 +70,25 @@ def _node(
         inputs=inputs,
         port_watermarks=[NO_WATERMARK] * len(inputs),
         op=step.op,
+        orphans=_orphan_fn(runtime, sid, step.ports),
     )
+
+
+_KEPT_SIDE_OUTPUTS = frozenset({"late", "failed"})
+"""Side outputs whose records must not vanish when no step reads them."""
+
+
+def _orphan_fn(runtime: Runtime, step_id: str, ports: tuple[str, ...]) -> Any:
+    def orphan(port: int, batch: Any) -> None:
+        name = ports[port]
+        if name in _KEPT_SIDE_OUTPUTS:
+            error = UnreadSideOutputError(
+                f"step '{step_id}' emitted {len(batch)} record(s) on its '{name}' output, which "
+                f"no step reads; they are kept here. Sink '{step_id}' .{name} to handle them."
+            )
+            runtime.dead_letter(step_id, batch, error, batch=True)
+
+    return orphan
 
 
 def _dead_letter_fn(runtime: Runtime, step_id: str) -> Any:

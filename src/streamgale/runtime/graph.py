@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,11 +77,16 @@ class Channel:
 
 @dataclass(eq=False)
 class Node:
-    """What every node has: an id and the channels of each output port."""
+    """What every node has: an id and the channels of each output port.
+
+    ``orphans`` receives batches emitted on a side-output port that no step
+    reads (late records, failures), so they are kept, never silently dropped.
+    """
 
     step_id: str
     outputs: list[list[Channel]]
     done: bool = False
+    orphans: Callable[[int, Batch], None] | None = None
 
     def has_room(self) -> bool:
         return all(ch.has_room() for port in self.outputs for ch in port)
@@ -89,8 +95,11 @@ class Node:
         """Push emitted batches to the output channels; returns records emitted."""
         n = 0
         for port, batch in emit:
-            for channel in self.outputs[port]:
+            channels = self.outputs[port]
+            for channel in channels:
                 channel.push(batch)
+            if not channels and self.orphans is not None:
+                self.orphans(port, batch)
             n += len(batch)
         return n
 

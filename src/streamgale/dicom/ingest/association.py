@@ -51,7 +51,7 @@ __all__ = ["AssociationState", "serve_association"]
 
 logger = logging.getLogger("streamgale.dicom.scp")
 
-Data = bytearray | memoryview
+Data = bytes | memoryview
 
 
 class AssociationState(enum.Enum):
@@ -69,7 +69,7 @@ class _Message:
     """A DIMSE message being reassembled from PDV fragments (PS3.7 8.1)."""
 
     command: bytearray = field(default_factory=bytearray)
-    data: bytearray = field(default_factory=bytearray)
+    fragments: list[memoryview] = field(default_factory=list)
     decoded: dimse.Command | None = None
 
 
@@ -174,12 +174,13 @@ def _on_p_data(assoc: _Association, message: _Message, body: memoryview) -> _Mes
         if message.decoded is None:
             raise ProtocolError("a dataset fragment arrived before its command set", reason=2)
         if last:
-            # A dataset that came in one fragment is used in place: no copy.
-            data: Data = fragment if not message.data else message.data + fragment
+            # Each PDU has its own buffer, so fragments stay valid until joined once;
+            # a dataset that came in one fragment is used in place.
+            data: Data = b"".join([*message.fragments, fragment]) if message.fragments else fragment
             _dispatch(assoc, message.decoded, context_id, data)
             message = _Message()
         else:
-            message.data += fragment
+            message.fragments.append(fragment)
     return message
 
 

@@ -3,17 +3,25 @@
 Layout under the object directory::
 
     objects/ab/cd/abcd…ef.dcm    the Part-10 file whose SHA-256 hex digest is abcd…ef
-    tmp/                         files being written; emptied on open
+    tmp/                         replacements of torn files being written; emptied on open
 
 A name never comes from a DICOM value, so a crafted UID or patient name
-cannot escape the directory or collide with another file, and a file is
-either complete under its final name or absent: it is written to ``tmp/``,
-fsynced, renamed into place, and the directory holding it is fsynced.
+cannot escape the directory or collide with another file.
+
+Writing is durable on return with two flush rounds overlapped into one: the
+file is created under its final name, written, and then the file and its
+directory (and any directory just created for it) are fsynced in parallel,
+so the disk sees one batch of flushes rather than three in a row. A crash
+in the middle can leave a torn file under a final name, but never one that
+anything refers to (the index and the log only learn of a file after this
+returns), and a later write of the same content checks the digest of what
+is there and replaces it if it does not match.
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as tmp:
 ...     objects = ObjectFiles(Path(tmp))
 ...     digest, path = objects.write([b"DICM", b" bytes"])
+...     objects.close()
 ...     path.relative_to(tmp).parts[:3], path.read_bytes()
 (('objects', '80', '7c'), b'DICM bytes')
 """
@@ -22,9 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 __all__ = ["ObjectFiles"]
@@ -37,11 +45,14 @@ class ObjectFiles:
         self._root = Path(directory)
         self._objects = self._root / "objects"
         self._tmp = self._root / "tmp"
-        self._known_dirs: set[Path] = set()
-        self._lock = threading.Lock()
-        for path in (self._root, self._objects, self._tmp):
-            self._ensure_dir(path)
-        # Leftovers of writes a crash interrupted: never renamed, so never acknowledged.
+        self._flushers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sg-objects-fsync")
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._objects.mkdir(exist_ok=True)
+        self._tmp.mkdir(exist_ok=True)
+        _fsync_all([self._root.parent, self._root])
+        # Directories whose entry in their parent is known to be on disk.
+        self._durable_dirs: set[Path] = {self._root, self._objects, self._tmp}
+        # Leftovers of replacements a crash interrupted: never renamed, never referenced.
         for leftover in self._tmp.iterdir():
             leftover.unlink(missing_ok=True)
 
@@ -52,53 +63,90 @@ class ObjectFiles:
     def write(self, chunks: Sequence[bytes | memoryview]) -> tuple[str, Path]:
         """Store the concatenation of ``chunks``; return its SHA-256 hex digest and path.
 
-        Durable on return: the file is fsynced and so is its directory entry.
-        Writing content that is already stored rewrites nothing, but still
-        fsyncs it, since a crash may have cut the first writer short of its
-        directory fsync.
+        Durable on return: the file's bytes and its directory entry are on disk.
         """
         digest = hashlib.sha256()
         for chunk in chunks:
             digest.update(chunk)
         sha = digest.hexdigest()
         path = self.path_for(sha)
-        parent = path.parent
-        self._ensure_dir(parent)
-        if path.exists():
-            _fsync_file(path)
-        else:
-            tmp = self._tmp / f"{uuid.uuid4().hex}.tmp"
-            _write_file(tmp, chunks)
-            os.replace(tmp, path)
-        _fsync_dir(parent)
+        dirty = [path.parent, *self._unsynced_parents(path.parent)]
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            self._keep_or_replace(path, sha, chunks)
+            _fsync_all(dirty)
+            self._mark_durable(path.parent)
+            return sha, path
+        try:
+            _write_all(fd, chunks)
+            # The directory fsyncs run on the pool while this thread fsyncs the file.
+            pending = [self._flushers.submit(_fsync_dir, d) for d in dirty]
+            os.fsync(fd)
+            for future in pending:
+                future.result()
+            self._mark_durable(path.parent)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)
         return sha, path
 
-    def _ensure_dir(self, directory: Path) -> None:
-        """Create ``directory`` (and its parents) durably, once per process."""
-        if directory in self._known_dirs:
+    def verify(self, path: Path, sha256: str) -> bool:
+        """Whether ``path`` exists and holds exactly the bytes with this digest."""
+        try:
+            with path.open("rb") as handle:
+                return hashlib.file_digest(handle, "sha256").hexdigest() == sha256
+        except FileNotFoundError:
+            return False
+
+    def close(self) -> None:
+        """Stop the flushing threads."""
+        self._flushers.shutdown(wait=True)
+
+    def _keep_or_replace(self, path: Path, sha: str, chunks: Sequence[bytes | memoryview]) -> None:
+        """The name exists: keep it if intact (fsynced again), else replace it atomically."""
+        if self.verify(path, sha):
+            _fsync_file(path)  # a crash may have cut its first writer short of the fsync
             return
-        with self._lock:
-            missing = []
-            walk = directory
-            while not walk.is_dir():
-                missing.append(walk)
-                walk = walk.parent
-            for path in reversed(missing):
-                path.mkdir(exist_ok=True)
-                _fsync_dir(path.parent)
-            self._known_dirs.add(directory)
+        tmp = self._tmp / f"{uuid.uuid4().hex}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            _write_all(fd, chunks)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+
+    def _mark_durable(self, directory: Path) -> None:
+        while directory not in self._durable_dirs and directory != directory.parent:
+            self._durable_dirs.add(directory)
+            directory = directory.parent
+
+    def _unsynced_parents(self, directory: Path) -> list[Path]:
+        """Create ``directory`` if needed; return the parents to fsync to make it durable.
+
+        A directory another thread created may not be durable yet either, so
+        any directory not known durable has its parent fsynced (cheap when
+        there is nothing new to flush).
+        """
+        if directory in self._durable_dirs:
+            return []
+        directory.mkdir(parents=True, exist_ok=True)
+        parents = []
+        walk = directory
+        while walk not in self._durable_dirs and walk != walk.parent:
+            parents.append(walk.parent)
+            walk = walk.parent
+        return parents
 
 
-def _write_file(path: Path, chunks: Sequence[bytes | memoryview]) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        pending = [memoryview(c) for c in chunks if len(c)]
-        while pending:
-            written = os.writev(fd, pending)
-            pending = _advance(pending, written)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _write_all(fd: int, chunks: Sequence[bytes | memoryview]) -> None:
+    pending = [memoryview(c) for c in chunks if len(c)]
+    while pending:
+        written = os.writev(fd, pending)
+        pending = _advance(pending, written)
 
 
 def _advance(pending: list[memoryview], written: int) -> list[memoryview]:
@@ -109,6 +157,11 @@ def _advance(pending: list[memoryview], written: int) -> list[memoryview]:
     if pending and written:
         pending[0] = pending[0][written:]
     return pending
+
+
+def _fsync_all(directories: list[Path]) -> None:
+    for directory in directories:
+        _fsync_dir(directory)
 
 
 def _fsync_file(path: Path) -> None:

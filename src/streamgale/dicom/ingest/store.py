@@ -246,9 +246,9 @@ class InstanceStore:
                 current = self._index.get(row.event.sop_instance_uid)
                 if current is None or current.published:
                     continue
-                if not Path(current.event.path).is_file():
+                if not self._objects.verify(Path(current.event.path), current.event.sha256):
                     logger.warning(
-                        "stored file %s of %s is missing; forgetting the instance",
+                        "stored file %s of %s is missing or torn; forgetting the instance",
                         current.event.path,
                         current.event.sop_instance_uid,
                     )
@@ -262,6 +262,7 @@ class InstanceStore:
         """Close the index; the log belongs to the caller and stays open."""
         if not self._closed:
             self._closed = True
+            self._objects.close()
             self._index.close()
 
     def _write(self, found: Inspected, source: Source, calling_ae: str | None) -> InstanceEvent:
