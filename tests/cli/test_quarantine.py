@@ -233,7 +233,7 @@ def test_release_needs_ids(state_dir: Path) -> None:
 
 
 def test_discard_asks_first(state_dir: Path) -> None:
-    ct, garbage = _ids(state_dir)
+    _, garbage = _ids(state_dir)
 
     refused = _q("discard", garbage, "--state-dir", str(state_dir), input="n\n")
     assert refused.exit_code == 1
@@ -305,3 +305,13 @@ def test_the_cli_imports_without_pydicom() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_show_survives_a_kept_file_removed_by_hand(state_dir: Path) -> None:
+    ct, _ = _ids(state_dir)
+    next((state_dir / "quarantine").rglob(f"{ct}.dcm")).unlink()
+
+    result = _q("show", ct, "--state-dir", str(state_dir))
+
+    assert result.exit_code == 0, result.output
+    assert f"kept bytes:\n  the file of quarantined input {ct} is missing from" in result.stdout

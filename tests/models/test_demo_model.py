@@ -68,9 +68,7 @@ def config() -> dict[str, Any]:
 def session() -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
-    return ort.InferenceSession(
-        str(demo_model_path()), options, providers=["CPUExecutionProvider"]
-    )
+    return ort.InferenceSession(str(demo_model_path()), options, providers=["CPUExecutionProvider"])
 
 
 def test_package_data_is_found_next_to_each_other() -> None:
@@ -131,8 +129,8 @@ def test_batch_dimension_is_dynamic(session: ort.InferenceSession, batch: int) -
     mask, prob = session.run(None, {"image": x})
     assert mask.shape == (batch, 1, 128, 128) and mask.dtype == np.float32
     assert prob.shape == (batch, 1) and prob.dtype == np.float32
-    assert 0.0 <= mask.min() and mask.max() <= 1.0
-    assert 0.0 <= prob.min() and prob.max() <= 1.0
+    assert mask.min() >= 0.0 and mask.max() <= 1.0
+    assert prob.min() >= 0.0 and prob.max() <= 1.0
     # A slice's answer must not depend on what else is in the batch.
     alone_mask, alone_prob = session.run(None, {"image": x[-1:]})
     np.testing.assert_allclose(alone_prob, prob[-1:], atol=1e-5)
@@ -179,7 +177,9 @@ def test_quality_through_the_dicom_path(
     accuracy = float((predicted == truth).mean())
     sensitivity = float(predicted[truth].mean())
     specificity = float((~predicted[~truth]).mean())
-    summary = f"accuracy {accuracy:.3f}, sensitivity {sensitivity:.3f}, specificity {specificity:.3f}"
+    summary = (
+        f"accuracy {accuracy:.3f}, sensitivity {sensitivity:.3f}, specificity {specificity:.3f}"
+    )
     assert truth.sum() == 20, "the synthetic series no longer put lesions in the middle third"
     assert accuracy >= MIN_ACCURACY, summary
     assert sensitivity >= MIN_SENSITIVITY, summary

@@ -151,10 +151,10 @@ def show(*, entry_id: str, state_dir: Path, save: Path | None, as_json: bool) ->
     store = open_store(state_dir)
     try:
         entry = store.get(entry_id)
-        data = None if entry.status is QuarantineStatus.DISCARDED else store.read_bytes(entry_id)
+        data, missing = _kept_bytes(store, entry)
     finally:
         store.close()
-    summary, problem = _summary(data)
+    summary, problem = _summary(data) if data is not None else (None, missing)
     if save is not None and data is not None:
         save.write_bytes(data)
     if as_json:
@@ -202,9 +202,16 @@ def _print_entry(
         click.echo(f"  {name + ':':<20}{text if text is not None else '-'}")
 
 
-def _summary(data: bytes | None) -> tuple[InstanceSummary | None, str | None]:
-    if data is None:
+def _kept_bytes(store: QuarantineStore, entry: QuarantineEntry) -> tuple[bytes | None, str]:
+    if entry.status is QuarantineStatus.DISCARDED:
         return None, "discarded: the bytes were deleted"
+    try:
+        return store.read_bytes(entry.id), ""
+    except QuarantineError as exc:  # the file was removed behind the store's back
+        return None, str(exc)
+
+
+def _summary(data: bytes) -> tuple[InstanceSummary | None, str | None]:
     try:
         from streamgale.dicom.quality.summary import summarize
 

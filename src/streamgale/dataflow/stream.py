@@ -215,6 +215,50 @@ class Stream(Generic[T]):
         )
         return Stream(self._pipeline, StreamRef(step.step_id))
 
+    def stateful(
+        self,
+        step_id: str,
+        build: LogicFactory,
+        *,
+        ports: tuple[str, ...] = ("out",),
+        others: tuple[Stream[Any], ...] = (),
+    ) -> tuple[Stream[Any], ...]:
+        """A step with your own :class:`~streamgale.runtime.logic.StepLogic`.
+
+        ``build(ctx, resume_state)`` returns the logic; ``resume_state`` is what
+        its ``snapshot()`` returned at the last checkpoint. This stream is input
+        port 0 and ``others`` are ports 1, 2, ...; the result is one stream per
+        name in ``ports``. Use it for stateful logic the built-in operators do
+        not cover; the runtime drives it exactly like theirs.
+
+        >>> from streamgale import Pipeline
+        >>> from streamgale.runtime.logic import StepLogic
+        >>> from streamgale.testing import TestingSource, run_to_list
+        >>> class RunningTotal(StepLogic):
+        ...     def __init__(self, total): self.total = total or 0
+        ...     def on_batch(self, port, batch):
+        ...         out = []
+        ...         for x in batch:
+        ...             self.total += x
+        ...             out.append(self.total)
+        ...         return [(0, out)]
+        ...     def snapshot(self): return self.total
+        >>> p = Pipeline("doc")
+        >>> numbers = p.source("in", TestingSource([1, 2, 3]))
+        >>> (totals,) = numbers.stateful("total", lambda ctx, resume: RunningTotal(resume))
+        >>> run_to_list(totals)
+        [1, 3, 6]
+        """
+        for other in others:
+            if other.pipeline is not self._pipeline:
+                raise PipelineDefinitionError(
+                    f"stateful '{step_id}': all streams must come from the same pipeline"
+                )
+        step = self._op(
+            step_id, "stateful", build, upstreams=(self._ref, *(o.ref for o in others)), ports=ports
+        )
+        return tuple(Stream(self._pipeline, StreamRef(step.step_id, i)) for i in range(len(ports)))
+
     def sink(self, step_id: str, sink: Sink[T]) -> None:
         """Write the stream to ``sink``; input offsets commit only after it acknowledges.
 

@@ -286,3 +286,17 @@ def test_to_json_round_trips_through_json(store: QuarantineStore) -> None:
     assert document["id"] == entry.id
     assert document["status"] == "quarantined" and document["stage"] == "validation"
     assert document["sop_instance_uid"] == "1.2.3"
+
+
+def test_an_id_collision_never_overwrites(
+    store: QuarantineStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = iter(["aa" * 8, "aa" * 8, "bb" * 8])
+    monkeypatch.setattr(
+        "streamgale.dicom.quality.quarantine.secrets.token_hex", lambda n: next(ids)
+    )
+    first = _put(store, b"first")
+    second = _put(store, b"second")
+    assert (first, second) == ("aa" * 8, "bb" * 8)
+    assert store.read_bytes(first) == b"first"
+    assert store.read_bytes(second) == b"second"

@@ -118,7 +118,7 @@ def _resample_rows(values: FloatArray, length: int, kind: Interpolation) -> Floa
     if kind is Interpolation.AREA and size_in % length == 0:
         factor = size_in // length
         shape = (*values.shape[:-2], length, factor, values.shape[-1])
-        blocks = values.reshape(shape).sum(axis=-2, dtype=np.float32)
+        blocks: FloatArray = values.reshape(shape).sum(axis=-2, dtype=np.float32)
         blocks *= np.float32(1.0 / factor)
         return blocks
     index, weight = _kernel(size_in, length, kind)

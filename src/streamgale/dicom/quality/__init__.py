@@ -18,6 +18,7 @@ from streamgale.dicom.quality.quarantine import (
     QuarantineStatus,
     QuarantineStore,
 )
+from streamgale.dicom.quality.summary import InstanceSummary, summarize
 from streamgale.dicom.quality.validate import (
     ValidationLimits,
     peek_uids,
@@ -26,6 +27,7 @@ from streamgale.dicom.quality.validate import (
 )
 
 __all__ = [
+    "InstanceSummary",
     "QuarantineEntry",
     "QuarantineError",
     "QuarantineSource",
@@ -34,6 +36,7 @@ __all__ = [
     "QuarantineStore",
     "ValidationLimits",
     "peek_uids",
+    "summarize",
     "validate_bytes",
     "validate_instance",
 ]

@@ -80,7 +80,7 @@ _COLUMNS = (
     "quarantined_at, status, released_at"
 )
 _ID_BYTES = 8
-"""16 hex digits: short enough to type, 2**64 ids (a collision is retried anyway)."""
+"""16 hex digits: short enough to type, 2**64 ids (a colliding file name is retried)."""
 _TAKE_LIMIT = 10_000
 _E = TypeVar("_E", bound=enum.StrEnum)
 
@@ -195,8 +195,7 @@ class QuarantineStore:
         stage, source = _parse(QuarantineStage, stage), _parse(QuarantineSource, source)
         if not reason.strip():
             raise QuarantineError("a quarantine entry needs a reason an operator can act on")
-        entry_id = secrets.token_hex(_ID_BYTES)
-        self._write_object(entry_id, data)
+        entry_id = self._write_object(data)
         entry = QuarantineEntry(
             id=entry_id,
             sop_instance_uid=sop_instance_uid or None,
@@ -210,7 +209,7 @@ class QuarantineStore:
             status=QuarantineStatus.QUARANTINED,
             released_at=None,
         )
-        row = tuple(entry.to_json().values())
+        row = tuple(entry.to_json().values())  # to_json keys are in _COLUMNS order
         with self._lock:
             self._db.execute(
                 f"INSERT INTO quarantine ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", row
@@ -274,7 +273,12 @@ class QuarantineStore:
         )
 
     def take_release_requests(self) -> builtins.list[QuarantineEntry]:
-        """Entries marked for release, oldest first: the pipeline re-ingests these."""
+        """Entries marked for release, oldest first: the pipeline re-ingests these.
+
+        Taking marks nothing: call :meth:`mark_released` once an entry is
+        re-ingested. An operator may discard an entry in between; its
+        :meth:`read_bytes` then raises :class:`QuarantineError`: skip it.
+        """
         return self.list(QuarantineStatus.RELEASE_REQUESTED, limit=_TAKE_LIMIT)
 
     def mark_released(self, ids: Iterable[str]) -> int:
@@ -347,18 +351,29 @@ class QuarantineStore:
     def _object_path(self, entry_id: str) -> Path:
         return self._objects / entry_id[:2] / f"{entry_id}.dcm"
 
-    def _write_object(self, entry_id: str, data: bytes) -> None:
-        path = self._object_path(entry_id)
-        if not path.parent.is_dir():
-            path.parent.mkdir(exist_ok=True)
-            _fsync_directory(self._objects)  # the new fan-out directory must survive a crash too
-        partial = path.with_suffix(".partial")
-        with partial.open("wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(partial, path)
-        _fsync_directory(path.parent)
+    def _write_object(self, data: bytes) -> str:
+        """Write ``data`` under a fresh id, fsynced; returns the id.
+
+        The file is created exclusively, so a (2**-64) id collision retries
+        instead of overwriting. A crash before the row commits leaves a file
+        no row points at: harmless, and never an entry without its bytes.
+        """
+        while True:
+            entry_id = secrets.token_hex(_ID_BYTES)
+            path = self._object_path(entry_id)
+            if not path.parent.is_dir():
+                path.parent.mkdir(exist_ok=True)
+                _fsync_directory(self._objects)  # the new fan-out directory must survive too
+            try:
+                file = path.open("xb")
+            except FileExistsError:
+                continue
+            with file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            _fsync_directory(path.parent)
+            return entry_id
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -186,9 +186,9 @@ def peek_uids(data: bytes) -> tuple[str | None, str | None]:
 
 
 def _validate(ds: Dataset, limits: ValidationLimits, size_bytes: int) -> None:
-    _check_readable(ds)
     if size_bytes > limits.max_bytes:
         raise InvalidInstanceError(_size_reason(size_bytes, limits))
+    _check_readable(ds)
     uids = {keyword: require_uid(ds, keyword) for keyword in IDENTIFYING_UIDS}
     _check_modality(ds, limits)
     pixels = next((k for k in PIXEL_KEYWORDS if k in ds), None)

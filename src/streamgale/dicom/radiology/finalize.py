@@ -1,0 +1,268 @@
+"""Turn one model's outcomes for a complete study into results where radiologists look.
+
+:class:`Finalizer` takes a :class:`~streamgale.dicom.radiology.collect.StudyWork`
+and writes a :class:`~streamgale.dicom.results.StudyResult` (JSON), a TID 1500
+SR and, for segmenting models with a finding, a SEG, all into the source
+study (same Study Instance UID, new series). It keeps them in the result
+store and queues them for the destinations the instances' routes name.
+
+Idempotent: the result id is derived from the study, the model and the SOP
+Instance UIDs of the work, so a replay after a crash finds the stored result
+and only re-queues its (idempotent) delivery. A later study version (a late
+series) supersedes the previous result, version + 1, and keeps its findings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from streamgale.dicom.delivery import DeliveryManager
+from streamgale.dicom.ingest.store import InstanceStore
+from streamgale.dicom.radiology.collect import StudyWork
+from streamgale.dicom.results import (
+    Finding,
+    StudyResult,
+    build_seg,
+    build_sr,
+    mask_measurements,
+    to_part10_bytes,
+    upsample_mask,
+)
+from streamgale.dicom.results.store import ResultStore, StoredResult
+from streamgale.errors import DicomError
+from streamgale.inference import InferenceResult, ModelConfig
+
+__all__ = ["Finalizer", "ResultSummary"]
+
+
+@dataclass(frozen=True)
+class ResultSummary:
+    """What the pipeline emits per result: for printing, metrics and tests."""
+
+    result_id: str
+    study_instance_uid: str
+    model: str
+    version: int
+    present: bool
+    probability: float
+    instances: int
+    quarantined: int
+    timings_ms: Mapping[str, float]
+    sr_path: str | None
+    seg_path: str | None
+
+
+class Finalizer:
+    """Callable for a ``map`` step: StudyWork -> ResultSummary."""
+
+    def __init__(
+        self,
+        store: InstanceStore,
+        results: ResultStore,
+        models: Mapping[str, ModelConfig],
+        *,
+        delivery: DeliveryManager | None = None,
+        destinations_of: Mapping[str, Sequence[str]] | None = None,
+        demo: bool = False,
+    ) -> None:
+        self._store = store
+        self._results = results
+        self._models = models
+        self._delivery = delivery
+        self._destinations_of = destinations_of or {}
+        self._demo = demo
+
+    def __call__(self, work: StudyWork) -> ResultSummary:
+        started = time.perf_counter()
+        result_id = _result_id(work)
+        try:
+            stored = self._results.get(result_id)  # a replay after a crash: already built
+        except DicomError:
+            stored = self._build(work, result_id, started)
+        self._deliver(work, stored)
+        record = stored.load()
+        finding = record.findings[0] if record.findings else None
+        return ResultSummary(
+            result_id=stored.result_id,
+            study_instance_uid=work.study_instance_uid,
+            model=work.model,
+            version=stored.version,
+            present=bool(finding and finding.present),
+            probability=finding.probability if finding else 0.0,
+            instances=len(work.results),
+            quarantined=len(work.quarantined),
+            timings_ms=dict(record.timings),
+            sr_path=str(stored.sr_path) if stored.sr_path else None,
+            seg_path=str(stored.seg_path) if stored.seg_path else None,
+        )
+
+    def _build(self, work: StudyWork, result_id: str, started: float) -> StoredResult:
+        config = self._models[work.model]
+        label = config.labels[0] if config.labels else "finding"
+        threshold = float(config.thresholds.get(label, 0.5))
+        outcomes = sorted(work.results, key=lambda r: str(r.meta["sop_instance_uid"]))
+        sources = [self._source(str(r.meta["sop_instance_uid"])) for r in outcomes]
+        order = _by_position(sources)
+        outcomes = [outcomes[i] for i in order]
+        sources = [sources[i] for i in order]
+        probabilities = np.array([_probability(r) for r in outcomes], dtype=float)
+        previous = self._results.latest(work.study_instance_uid, config.name)
+        finding, seg = self._finding(
+            config,
+            label=label,
+            threshold=threshold,
+            outcomes=outcomes,
+            sources=sources,
+            probabilities=probabilities,
+        )
+        if previous is not None:
+            finding = _merge(previous.load().findings, finding)
+        result = StudyResult(
+            result_id=result_id,
+            study_instance_uid=work.study_instance_uid,
+            series_instance_uids=tuple(dict.fromkeys(str(s.SeriesInstanceUID) for s in sources)),
+            model_name=config.name,
+            model_version=config.version,
+            created_at=dt.datetime.now(dt.UTC),
+            findings=(finding,),
+            version=previous.version + 1 if previous else 1,
+            supersedes=previous.result_id if previous else None,
+            timings=_timings(outcomes, started),
+        )
+        sr = build_sr(
+            result,
+            sources,
+            segmentation=seg,
+            previous_versions=[_read(previous.sr_path)] if previous and previous.sr_path else None,
+            demo=self._demo,
+        )
+        return self._results.put(
+            result, sr=to_part10_bytes(sr), seg=to_part10_bytes(seg) if seg is not None else None
+        )
+
+    def _finding(
+        self,
+        config: ModelConfig,
+        *,
+        label: str,
+        threshold: float,
+        outcomes: Sequence[InferenceResult],
+        sources: Sequence[Any],
+        probabilities: npt.NDArray[np.float64],
+    ) -> tuple[Finding, Any | None]:
+        best = float(probabilities.max()) if len(probabilities) else 0.0
+        present = best >= threshold
+        positive = tuple(
+            str(s.SOPInstanceUID)
+            for s, p in zip(sources, probabilities, strict=True)
+            if p >= threshold
+        )
+        seg, measurements = None, {}
+        if present and str(config.task).endswith("segmentation") and "mask" in outcomes[0].outputs:
+            rows, cols = int(sources[0].Rows), int(sources[0].Columns)
+            masks = np.stack(
+                [
+                    np.asarray(r.outputs["mask"]).reshape(r.outputs["mask"].shape[-2:])
+                    for r in outcomes
+                ]
+            )
+            mask = upsample_mask(masks >= threshold, rows, cols)
+            spacing = [float(v) for v in sources[0].PixelSpacing]
+            thickness = float(getattr(sources[0], "SliceThickness", 0) or 0) or None
+            measurements = mask_measurements(mask, spacing, slice_thickness=thickness)
+            seg = build_seg(
+                sources,
+                mask,
+                algorithm_name=config.name,
+                algorithm_version=config.version,
+                label=label.capitalize(),
+                demo=self._demo,
+            )
+        finding = Finding(label, best, present, measurements, positive)
+        return finding, seg
+
+    def _deliver(self, work: StudyWork, stored: StoredResult) -> None:
+        if self._delivery is None:
+            return
+        routes = {r for e in work.quarantined for r in e.routes}
+        routes |= {str(r) for res in work.results for r in res.meta.get("routes", ())}
+        names = sorted({d for route in routes for d in self._destinations_of.get(route, ())})
+        if not names:
+            return
+        items = [p.read_bytes() for p in (stored.sr_path, stored.seg_path) if p is not None]
+        self._delivery.enqueue(names, items, stored.result_id)
+
+    def _source(self, sop_instance_uid: str) -> Any:
+        from pydicom import dcmread
+
+        return dcmread(self._store.path_of(sop_instance_uid), stop_before_pixels=True)
+
+
+def _result_id(work: StudyWork) -> str:
+    sops = sorted(str(r.meta["sop_instance_uid"]) for r in work.results)
+    digest = hashlib.sha256("|".join([work.study_instance_uid, work.model, *sops]).encode())
+    return f"r-{digest.hexdigest()[:24]}"
+
+
+def _probability(result: InferenceResult) -> float:
+    for name in ("lesion_probability", "probability", "score"):
+        if name in result.outputs:
+            return float(np.asarray(result.outputs[name]).max())
+    return float(np.asarray(next(iter(result.outputs.values()))).max())
+
+
+def _by_position(sources: Sequence[Any]) -> list[int]:
+    """Source order along the slice normal (Image Position/Orientation), else as given."""
+    try:
+        cosines = np.array([float(v) for v in sources[0].ImageOrientationPatient])
+        normal = np.cross(cosines[:3], cosines[3:])
+        depth = [float(np.dot(normal, [float(v) for v in s.ImagePositionPatient])) for s in sources]
+    except (AttributeError, IndexError, ValueError):
+        return list(range(len(sources)))
+    return sorted(range(len(sources)), key=depth.__getitem__)
+
+
+def _merge(previous: Sequence[Finding], new: Finding) -> Finding:
+    """Version n+1 keeps what version n found (a late series adds to a study)."""
+    old = next((f for f in previous if f.label == new.label), None)
+    if old is None:
+        return new
+    probability = max(old.probability, new.probability)
+    return Finding(
+        new.label,
+        probability,
+        old.present or new.present,
+        {**old.measurements, **new.measurements},
+        tuple(dict.fromkeys(old.source_sop_instance_uids + new.source_sop_instance_uids)),
+    )
+
+
+def _timings(outcomes: Sequence[InferenceResult], started: float) -> dict[str, float]:
+    if not outcomes:
+        return {}
+    received = [float(r.meta["received_at"]) for r in outcomes if r.meta.get("received_at")]
+    out = {
+        "preprocess": float(np.mean([float(r.meta.get("prepared_ms", 0.0)) for r in outcomes])),
+        "queue": float(np.mean([r.queued_ms for r in outcomes])),
+        "infer": float(np.mean([r.infer_ms for r in outcomes])),
+        "results": (time.perf_counter() - started) * 1000,
+    }
+    if received:
+        out["total"] = (time.time() - min(received)) * 1000
+        out["last_instance_to_result"] = (time.time() - max(received)) * 1000
+    return out
+
+
+def _read(path: Any) -> Any:
+    from pydicom import dcmread
+
+    return dcmread(io.BytesIO(path.read_bytes()))

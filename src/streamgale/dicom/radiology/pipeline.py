@@ -1,0 +1,251 @@
+"""The radiology pipeline: DICOM in, AI results back into the study, nothing lost.
+
+Doors (C-STORE SCP, STOW-RS) store each instance durably in the
+:class:`~streamgale.dicom.ingest.InstanceStore` and publish an event on the
+durable log. The dataflow then reads the log::
+
+    instances (log) -> assembly -> prepare -+-> infer <model> (one per model) -+
+                          |                 +-> expectations ------------------+-> collect
+                          +-> studies --------------------------------------------^     |
+                                                                          finalize <----+
+
+Every instance ends processed (its outcomes reach a result), quarantined
+(with a reason, original bytes kept) or refused at the door; a crash resumes
+from the last checkpoint, and results are idempotent per result id.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streamgale.batch import Batch
+from streamgale.connectors.base import BuildContext, Sink, SinkPartition
+from streamgale.connectors.log import LogSource
+from streamgale.dataflow import Pipeline, Stream
+from streamgale.dicom.assembly import AssemblyConfig
+from streamgale.dicom.deid import DeidConfig
+from streamgale.dicom.delivery import DeliveryManager, Destination
+from streamgale.dicom.ingest.scp import ScpConfig, StorageSCP
+from streamgale.dicom.ingest.store import InstanceStore
+from streamgale.dicom.quality import QuarantineStore, ValidationLimits
+from streamgale.dicom.radiology.collect import StudyCollector
+from streamgale.dicom.radiology.finalize import Finalizer, ResultSummary
+from streamgale.dicom.radiology.prepare import Preparer
+from streamgale.dicom.results.store import ResultStore
+from streamgale.dicom.routing import Route, Router
+from streamgale.dicom.web.stow import StowServer
+from streamgale.errors import ConfigError
+from streamgale.inference import (
+    InferenceFailure,
+    InferenceRequest,
+    ModelConfig,
+    ModelRegistry,
+    infer,
+)
+from streamgale.log import FsyncPolicy, SegmentLog
+from streamgale.runtime.config import RuntimeConfig
+from streamgale.runtime.runner import Runtime
+
+__all__ = ["RadiologyApp", "RadiologySettings", "StowSettings"]
+
+
+@dataclass(frozen=True)
+class StowSettings:
+    host: str = "127.0.0.1"
+    port: int = 8042
+    path_prefix: str = "/dicomweb"
+
+
+@dataclass(frozen=True)
+class RadiologySettings:
+    """One radiology pipeline: listeners, models, routes, destinations, state."""
+
+    state_dir: Path
+    models: tuple[ModelConfig, ...]
+    routes: tuple[Route, ...]
+    name: str = "radiology"
+    dimse: ScpConfig | None = field(default_factory=ScpConfig)
+    stow: StowSettings | None = field(default_factory=StowSettings)
+    destinations: tuple[Destination, ...] = ()
+    deid: DeidConfig | None = None
+    limits: ValidationLimits = field(default_factory=ValidationLimits)
+    quiet_seconds: float = 5.0
+    checkpoint_interval: float = 1.0
+    metrics_port: int | None = None
+    demo: bool = False
+
+    def __post_init__(self) -> None:
+        known = {m.name for m in self.models}
+        for route in self.routes:
+            missing = [m for m in route.models if m not in known]
+            if missing:
+                raise ConfigError(
+                    f"route '{route.name}' names unknown model(s) {', '.join(missing)}; "
+                    f"configured models: {', '.join(sorted(known)) or 'none'}",
+                    key="routes",
+                )
+            unknown = set(route.destinations) - {d.name for d in self.destinations}
+            if unknown:
+                raise ConfigError(
+                    f"route '{route.name}' names unknown destination(s) "
+                    f"{', '.join(sorted(unknown))}",
+                    key="routes",
+                )
+
+
+class RadiologyApp:
+    """Owns the stores, the doors and the runtime of one radiology pipeline."""
+
+    def __init__(
+        self,
+        settings: RadiologySettings,
+        *,
+        on_result: Callable[[ResultSummary], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        root = settings.state_dir
+        root.mkdir(parents=True, exist_ok=True)
+        self.log = SegmentLog(root / "log", fsync=FsyncPolicy.ALWAYS)
+        self.store = InstanceStore(root / "instances", self.log)
+        self.quarantine = QuarantineStore(root / "quarantine")
+        self.results = ResultStore(root / "results")
+        self.delivery = (
+            DeliveryManager(root / "delivery", settings.destinations)
+            if settings.destinations
+            else None
+        )
+        self.registry = ModelRegistry(settings.models)
+        self.summaries: list[ResultSummary] = []
+        self._on_result = on_result
+        self.router = Router(settings.routes)
+        self.runtime = Runtime(
+            self._build(),
+            RuntimeConfig(
+                state_dir=root / "runtime",
+                checkpoint_interval=settings.checkpoint_interval,
+                metrics_port=settings.metrics_port,
+            ),
+        )
+        self.scp = StorageSCP(settings.dimse, self.store) if settings.dimse else None
+        self.stow = (
+            StowServer(
+                self.store,
+                settings.stow.host,
+                settings.stow.port,
+                path_prefix=settings.stow.path_prefix,
+            )
+            if settings.stow
+            else None
+        )
+        self.ready = threading.Event()
+
+    def _build(self) -> Pipeline:
+        s = self.settings
+        models = {m.name: m for m in s.models}
+        p = Pipeline(s.name)
+        events = p.source("instances", LogSource(self.log, "instances"))
+        assembly = AssemblyConfig(quiet_seconds=s.quiet_seconds, quiet_for=self.router.quiet_for)
+        (assembled,) = events.stateful(
+            "assembly", lambda ctx, resume: assembly.build(resume, ctx.clock)
+        )
+        preparer = Preparer(
+            self.store, self.quarantine, self.router, models, limits=s.limits, deid=s.deid
+        )
+        prepared = assembled.flat_map("prepare", preparer)
+        split = prepared.branch("requests", lambda r: isinstance(r, InferenceRequest))
+        outcomes: list[Stream[Any]] = []
+        for name in models:
+            wanted = split.trues.filter(f"for-{name}", _for_model(name))
+            inferred = infer(wanted, f"infer-{name}", self.registry, name=name)
+            outcomes.append(inferred.results)
+            outcomes.append(inferred.failures.map(f"quarantine-{name}", self._quarantine_failure))
+        studies = assembled.filter("studies", lambda e: e.get("level") == "study")
+        merged = split.falses.merge("outcomes", *outcomes)
+        (work,) = merged.stateful(
+            "collect", lambda ctx, resume: StudyCollector(resume), others=(studies,)
+        )
+        finalizer = Finalizer(
+            self.store,
+            self.results,
+            models,
+            delivery=self.delivery,
+            destinations_of={r.name: r.destinations for r in s.routes},
+            demo=s.demo,
+        )
+        work.map("finalize", finalizer).sink("results", _CallbackSink(self._record))
+        return p
+
+    def _quarantine_failure(self, failure: InferenceFailure) -> InferenceFailure:
+        meta = failure.request.meta
+        self.quarantine.put(
+            self.store.read_bytes(str(meta["sop_instance_uid"])),
+            reason=f"model {meta.get('model')} failed: {failure.error}",
+            stage="inference",
+            source="api",
+            sop_instance_uid=str(meta["sop_instance_uid"]),
+            study_instance_uid=str(meta["study_instance_uid"]),
+        )
+        return failure
+
+    def _record(self, summary: ResultSummary) -> None:
+        self.summaries.append(summary)
+        if self._on_result is not None:
+            self._on_result(summary)
+
+    def run(self) -> None:
+        """Start the doors and run until :meth:`stop` (or SIGINT/SIGTERM); then close."""
+        try:
+            if self.scp is not None:
+                self.scp.start()
+            if self.stow is not None:
+                self.stow.start()
+            if self.delivery is not None:
+                self.delivery.start()
+            self.ready.set()
+            self.runtime.run()
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        self.runtime.stop()
+
+    def close(self) -> None:
+        for closer in (
+            self.scp.stop if self.scp else None,
+            self.stow.stop if self.stow else None,
+            self.delivery.close if self.delivery else None,
+            self.store.close,
+            self.quarantine.close,
+            self.results.close,
+            self.log.close,
+        ):
+            if closer is not None:
+                closer()
+
+
+def _for_model(name: str) -> Callable[[InferenceRequest], bool]:
+    return lambda request: request.meta["model"] == name
+
+
+class _CallbackSink(Sink[Any]):
+    """Hands each result summary to the app (not durable by itself: the result
+    store already is, and summaries are only for display)."""
+
+    def __init__(self, callback: Callable[[Any], None]) -> None:
+        self.callback = callback
+
+    def build_part(
+        self, ctx: BuildContext, part: str, resume_state: Any | None
+    ) -> SinkPartition[Any]:
+        callback = self.callback
+
+        class _Part(SinkPartition[Any]):
+            def write_batch(self, batch: Batch) -> None:
+                for record in batch:
+                    callback(record)
+
+        return _Part()

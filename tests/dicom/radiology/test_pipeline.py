@@ -1,0 +1,128 @@
+"""The radiology pipeline end to end: dcmtk storescu -> our SCP -> AI -> SR/SEG in the study."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from streamgale.dicom.ingest.scp import ScpConfig
+from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings
+from streamgale.dicom.routing import Route
+from streamgale.dicom.synthetic import ct_series, write_instances
+from streamgale.inference import load_model_config
+from tests.inference.onnx_models import segmenter
+
+
+def _storescu() -> str:
+    path = shutil.which("storescu")
+    if path is None:
+        pytest.fail("storescu is missing: install dcmtk (make test does: apt-get install dcmtk)")
+    return path
+
+
+@pytest.fixture
+def app(tmp_path: Path):  # type: ignore[no-untyped-def]
+    model = load_model_config(
+        segmenter(
+            tmp_path,
+            size=32,
+            preprocessing={"voi": "lung", "size": [32, 32]},
+            thresholds={"organ": 0.5},
+        )
+    )
+    settings = RadiologySettings(
+        state_dir=tmp_path / "state",
+        models=(model,),
+        routes=(Route("ct", modalities={"CT"}, models=("organs",)),),
+        dimse=ScpConfig(port=0),
+        stow=None,
+        quiet_seconds=0.5,
+        checkpoint_interval=0.2,
+    )
+    app = RadiologyApp(settings)
+    thread = threading.Thread(target=app.run, daemon=True)
+    thread.start()
+    assert app.ready.wait(30)
+    yield app
+    app.stop()
+    thread.join(30)
+
+
+def _send(app: RadiologyApp, files: list[Path]) -> None:
+    assert app.scp is not None
+    done = subprocess.run(
+        [
+            _storescu(),
+            "-aet",
+            "MODALITY",
+            "-aec",
+            "STREAMGALE",
+            "127.0.0.1",
+            str(app.scp.port),
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _wait_for(app: RadiologyApp, n: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(app.summaries) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(app.summaries) >= n, f"only {len(app.summaries)} results after {timeout} s"
+
+
+def test_a_study_sent_with_storescu_gets_sr_and_seg_in_the_same_study(
+    app: RadiologyApp, tmp_path: Path
+) -> None:
+    series = ct_series(slices=6, size=64, lesion=True, seed=3)
+    _send(app, write_instances(series, tmp_path / "send"))
+    _wait_for(app, 1)
+    [summary] = app.summaries
+    study_uid = str(series[0].StudyInstanceUID)
+    assert summary.study_instance_uid == study_uid
+    assert summary.instances == 6 and summary.quarantined == 0
+    assert summary.present and summary.version == 1
+    assert summary.sr_path is not None and summary.seg_path is not None
+    sr = pydicom.dcmread(summary.sr_path)
+    seg = pydicom.dcmread(summary.seg_path)
+    source_series = {str(ds.SeriesInstanceUID) for ds in series}
+    for obj in (sr, seg):
+        assert str(obj.StudyInstanceUID) == study_uid
+        assert str(obj.SeriesInstanceUID) not in source_series
+    referenced = {
+        str(item.ReferencedSOPInstanceUID)
+        for evidence in sr.CurrentRequestedProcedureEvidenceSequence
+        for ser in evidence.ReferencedSeriesSequence
+        for item in ser.ReferencedSOPSequence
+    }
+    # The evidence lists every source image, and the SEG the SR's findings point to.
+    assert referenced == {str(ds.SOPInstanceUID) for ds in series} | {str(seg.SOPInstanceUID)}
+    assert "total" in summary.timings_ms and summary.timings_ms["infer"] >= 0
+    [stored] = app.results.list(study_instance_uid=study_uid)
+    assert stored.result_id == summary.result_id
+
+
+def test_an_invalid_instance_is_quarantined_and_its_study_still_completes(
+    app: RadiologyApp, tmp_path: Path
+) -> None:
+    series = ct_series(slices=3, size=64, seed=4)
+    series[1].Rows = 3  # pixel data no longer matches: validation refuses it
+    _send(app, write_instances(series, tmp_path / "send"))
+    _wait_for(app, 1)
+    [summary] = app.summaries
+    assert summary.instances == 2 and summary.quarantined == 1
+    [entry] = app.quarantine.list()
+    assert entry.sop_instance_uid == str(series[1].SOPInstanceUID)
+    assert entry.stage == "validation"
+    assert "Rows" in entry.reason
