@@ -23,6 +23,9 @@ PACKAGES = [
     "streamgale.dicom.delivery",
     "streamgale.dicom.results",
     "streamgale.inference",
+    "streamgale.dicom.pixels",
+    "streamgale.dicom.quality",
+    "streamgale.dicom.radiology",
 ]
 
 

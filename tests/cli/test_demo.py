@@ -36,12 +36,33 @@ def _fake_demo(monkeypatch: pytest.MonkeyPatch, *, with_keep: bool = True) -> li
     return calls
 
 
-def test_bare_demo_runs_the_default_demo(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = _fake_demo(monkeypatch)
+def _fake_radiology(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Install a stand-in for ``streamgale.demo.radiology`` that records its calls."""
+    calls: list[dict[str, Any]] = []
+    module = types.ModuleType("streamgale.demo.radiology")
+
+    def demo_main(studies: int = 1, slices: int = 1, state_dir: Path | None = None) -> int:
+        calls.append({"studies": studies, "slices": slices, "state_dir": state_dir})
+        return 0
+
+    module.main = demo_main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "streamgale.demo.radiology", module)
+    return calls
+
+
+def test_bare_demo_runs_the_radiology_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_radiology(monkeypatch)
     result = CliRunner().invoke(main, ["demo"])
-    assert DEFAULT_DEMO == "sensors"
+    assert DEFAULT_DEMO == "radiology"
     assert result.exit_code == 0, result.output
-    assert calls == [{"events": 200_000, "state_dir": None, "keep": False}]
+    assert calls == [{"studies": 4, "slices": 24, "state_dir": None}]
+
+
+def test_radiology_demo_passes_its_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_radiology(monkeypatch)
+    result = CliRunner().invoke(main, ["demo", "radiology", "--studies", "2", "--slices", "5"])
+    assert result.exit_code == 0, result.output
+    assert calls == [{"studies": 2, "slices": 5, "state_dir": None}]
 
 
 def test_sensors_demo_passes_its_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -69,7 +90,7 @@ def test_an_option_the_demo_does_not_take_is_an_error(monkeypatch: pytest.Monkey
 
 def test_a_missing_demo_module_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "streamgale.demo.sensors", None)
-    result = CliRunner().invoke(main, ["demo"])
+    result = CliRunner().invoke(main, ["demo", "sensors"])
     assert result.exit_code == 1
     assert result.stderr.startswith(
         "error: the sensors demo is not available in this installation "

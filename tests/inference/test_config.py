@@ -204,7 +204,7 @@ ERRORS = [
         "  voi: lungs",
         12,
         "preprocessing.voi",
-        "allowed: lung, mediastinum, soft_tissue, bone, brain, liver or a mapping {center, width}",
+        "allowed: lung, mediastinum, soft_tissue, bone, brain, liver, abdomen, dataset or a mapping {center, width}",
     ),
     ("  voi: lung", "  voi: {center: 40, width: 0}", 12, "preprocessing.voi.width", ">= 1"),
     ("  voi: lung", "  voi: {center: 40}", 12, "preprocessing.voi", "missing required key 'width'"),
@@ -286,3 +286,13 @@ def test_entry_of_a_pipeline_file_reports_its_full_key(folder: Path) -> None:
 def test_builder_configs_load(tmp_path: Path) -> None:
     for build in (onnx_models.classifier, onnx_models.segmenter, onnx_models.reshaper):
         assert load_model_config(build(tmp_path)).path.is_file()
+
+
+def test_preprocessing_vocabulary_agrees_with_the_pixels_package() -> None:
+    """inference keeps its own copy (it must load without the dicom extra); keep them equal."""
+    from streamgale.dicom.pixels import PREPROCESS_KEYS, VoiPreset
+    from streamgale.dicom.pixels.lut import DATASET_VOI
+    from streamgale.inference._checks import PREPROCESSING_KEYS, VOI_PRESETS
+
+    assert set(PREPROCESSING_KEYS) == set(PREPROCESS_KEYS)
+    assert set(VOI_PRESETS) == {p.value for p in VoiPreset} | {DATASET_VOI}

@@ -18,18 +18,19 @@ from streamgale.errors import StreamGaleError
 
 __all__ = ["DEFAULT_DEMO", "demo"]
 
-DEFAULT_DEMO = "sensors"
+DEFAULT_DEMO = "radiology"
 """The demo a bare ``streamgale demo`` runs."""
 
 
 @click.group(invoke_without_command=True)
 @click.pass_context
 def demo(ctx: click.Context) -> None:
-    """Run a demo; with no name, the default one (sensors).
+    """Run a demo; with no name, the main one (radiology).
 
     \b
     Example:
       streamgale demo
+      streamgale demo radiology --studies 6 --state-dir /tmp/radiology
       streamgale demo sensors --events 50000 --state-dir /tmp/sensors --keep
     """
     if ctx.invoked_subcommand is None:
@@ -66,6 +67,44 @@ def sensors(ctx: click.Context, *, events: int, state_dir: Path | None, keep: bo
       streamgale demo sensors --events 50000
     """
     code = _run_demo("sensors", events=events, state_dir=state_dir, keep=keep)
+    if code:
+        ctx.exit(code)
+
+
+@demo.command()
+@click.option(
+    "--studies",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="How many synthetic CT studies to send (every other one has a lesion).",
+)
+@click.option(
+    "--slices",
+    type=click.IntRange(min=1),
+    default=24,
+    show_default=True,
+    help="Slices (512x512 CT instances) per study.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the demo keeps its stores and results (default: a new temporary directory).",
+)
+@click.pass_context
+def radiology(ctx: click.Context, *, studies: int, slices: int, state_dir: Path | None) -> None:
+    """Synthetic CT studies over DIMSE -> AI -> SR/SEG back into each study.
+
+    Starts the DIMSE listener (AE STREAMGALE, port 11112) and STOW-RS, sends
+    the studies with a progress bar, and prints the findings, the per-stage
+    latencies and where the SR/SEG files are. Uses the DEMO model.
+
+    \b
+    Example:
+      streamgale demo radiology --studies 2 --slices 12
+    """
+    code = _run_demo("radiology", studies=studies, slices=slices, state_dir=state_dir)
     if code:
         ctx.exit(code)
 

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from streamgale import Runtime
 from streamgale.cli.options import json_option, make_console, runtime_options, runtime_overrides
+from streamgale.cli.radiology import dicom_options, is_radiology_file, run_radiology
 from streamgale.config import LoadedPipeline, load_pipeline
 from streamgale.dataflow import Pipeline
 from streamgale.dataflow.steps import OperatorStep, SinkStep, SourceStep, Step, StreamRef
@@ -26,6 +27,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.command(short_help="Run a YAML pipeline until its sources end or Ctrl-C.")
 @click.argument("file", type=_FILE)
 @runtime_options
+@dicom_options
 def run(
     *,
     file: Path,
@@ -33,6 +35,9 @@ def run(
     metrics_port: int | None,
     checkpoint_interval: float | None,
     stop_after: float | None,
+    dicom_port: int | None,
+    ae_title: str | None,
+    stow_port: int | None,
 ) -> None:
     """Run the pipeline in FILE until its sources end, or Ctrl-C / SIGTERM.
 
@@ -43,7 +48,20 @@ def run(
     \b
     Example:
       streamgale run examples/sensors.yaml --state-dir .streamgale/sensors
+      streamgale run examples/radiology.yaml --dicom-port 11112
     """
+    if is_radiology_file(file):
+        run_radiology(
+            file,
+            {
+                "state_dir": state_dir,
+                "metrics_port": metrics_port,
+                "port": dicom_port,
+                "ae_title": ae_title,
+                "stow_port": stow_port,
+            },
+        )
+        return
     overrides = runtime_overrides(state_dir, metrics_port, checkpoint_interval, stop_after)
     loaded = load_pipeline(file, overrides=overrides)
     runtime = Runtime(loaded.pipeline, loaded.runtime)

@@ -53,10 +53,30 @@ DTYPES = (
 )
 """Tensor element types, spelt as numpy spells them."""
 
-PREPROCESSING_KEYS = ("voi", "size", "normalise", "spacing")
+PREPROCESSING_KEYS = (
+    "voi",
+    "size",
+    "normalise",
+    "spacing",
+    "channels_first",
+    "dtype",
+    "voi_function",
+    "interpolation",
+)
 """Keys of ``preprocessing``: fields of ``streamgale.dicom.pixels.PreprocessConfig``."""
 
-VOI_PRESETS = ("lung", "mediastinum", "soft_tissue", "bone", "brain", "liver")
+# Mirrors streamgale.dicom.pixels (VoiPreset, PREPROCESS_KEYS), which needs the dicom
+# extra; inference must load without it. tests/inference checks the two agree.
+VOI_PRESETS = (
+    "lung",
+    "mediastinum",
+    "soft_tissue",
+    "bone",
+    "brain",
+    "liver",
+    "abdomen",
+    "dataset",
+)
 """Named VOI windows (PS3.3 C.11.2 Window Center/Width presets) a model may ask for."""
 
 NORMALISE_METHODS = ("none", "minmax", "zscore")

@@ -38,7 +38,9 @@ def test_resize_shapes_and_dtype(
     assert out.flags.c_contiguous
 
 
-@pytest.mark.parametrize(("method", "pillow"), [("bilinear", Image.Resampling.BILINEAR), ("area", Image.Resampling.BOX)])
+@pytest.mark.parametrize(
+    ("method", "pillow"), [("bilinear", Image.Resampling.BILINEAR), ("area", Image.Resampling.BOX)]
+)
 @pytest.mark.parametrize(("shape", "size"), [((512, 512), (128, 128)), ((90, 70), (128, 33))])
 def test_resize_matches_pillow(
     method: str, pillow: int, shape: tuple[int, int], size: tuple[int, int]

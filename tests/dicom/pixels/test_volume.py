@@ -159,6 +159,12 @@ def test_non_orthogonal_orientation_is_refused() -> None:
     refuse(series, "not two orthogonal unit vectors")
 
 
+def test_a_multiframe_instance_among_others_is_refused() -> None:
+    series = placed_series(ORIENTATIONS["axial"])
+    series[0].NumberOfFrames = 2
+    refuse(series, "is multi-frame")
+
+
 def test_empty_series_is_refused() -> None:
     refuse([], "at least one instance")
 

@@ -23,6 +23,7 @@ from streamgale.dicom.pixels.decode import (  # noqa: E402
     transfer_syntax,
 )
 from streamgale.dicom.pixels.lut import (  # noqa: E402
+    DATASET_VOI,
     VoiFunction,
     VoiPreset,
     Window,
@@ -33,11 +34,14 @@ from streamgale.dicom.pixels.lut import (  # noqa: E402
     rescale_parameters,
     window_from_dataset,
 )
-from streamgale.dicom.pixels.normalise import minmax, standardise, zscore  # noqa: E402
-from streamgale.dicom.pixels.preprocess import (  # noqa: E402
-    DATASET_VOI,
-    PREPROCESS_KEYS,
+from streamgale.dicom.pixels.normalise import (  # noqa: E402
     Normalisation,
+    minmax,
+    standardise,
+    zscore,
+)
+from streamgale.dicom.pixels.preprocess import (  # noqa: E402
+    PREPROCESS_KEYS,
     PreprocessConfig,
     preprocess_instance,
     preprocess_series,

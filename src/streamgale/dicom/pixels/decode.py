@@ -202,7 +202,7 @@ def _decode(ds: Dataset, syntax: UID, *, index: int | None) -> npt.NDArray[Any]:
         try:
             arr, _ = decoder.as_array(ds, index=index, validate=True, decoding_plugin=preferred)
             return _native_order(arr)
-        except Exception:  # noqa: S110 - every plugin gets a go below, and reports
+        except Exception:  # every plugin gets a go below, and reports its error
             pass
     try:
         arr, _ = decoder.as_array(ds, index=index, validate=True)

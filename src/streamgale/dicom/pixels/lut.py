@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,7 @@ from streamgale.dicom.pixels._groups import functional_group_item
 from streamgale.errors import InvalidInstanceError
 
 __all__ = [
+    "DATASET_VOI",
     "VoiFunction",
     "VoiPreset",
     "Window",
@@ -42,6 +43,9 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float32]
+
+DATASET_VOI: Literal["dataset"] = "dataset"
+"""A ``voi`` setting meaning: use the window the instance states (:func:`window_from_dataset`)."""
 
 
 class VoiFunction(enum.StrEnum):

@@ -13,15 +13,25 @@ series. A constant image has no spread; it maps to zeros rather than NaN.
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["minmax", "standardise", "zscore"]
+__all__ = ["Normalisation", "minmax", "standardise", "zscore"]
 
 FloatArray = npt.NDArray[np.float32]
 Axes = tuple[int, ...] | None
 
 _IMAGE_AXES = (-2, -1)
+
+
+class Normalisation(enum.StrEnum):
+    """How values are scaled after windowing (a fixed (mean, std) is the fourth way)."""
+
+    NONE = "none"
+    MINMAX = "minmax"
+    ZSCORE = "zscore"
 
 
 def minmax(arr: npt.ArrayLike, *, axes: Axes = _IMAGE_AXES) -> FloatArray:

@@ -30,15 +30,21 @@ or a (mean, std) pair / {mean, std} mapping
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from pydicom.dataset import Dataset
 
+from streamgale.dicom.pixels._checks import (
+    DTYPES,
+    check_dims,
+    check_normalise,
+    check_voi,
+    parse_choice,
+)
 from streamgale.dicom.pixels.decode import decode_frames, number_of_frames
 from streamgale.dicom.pixels.lut import (
     VoiFunction,
@@ -47,7 +53,7 @@ from streamgale.dicom.pixels.lut import (
     apply_modality_lut,
     apply_voi,
 )
-from streamgale.dicom.pixels.normalise import minmax, standardise, zscore
+from streamgale.dicom.pixels.normalise import Normalisation, minmax, standardise, zscore
 from streamgale.dicom.pixels.resample import (
     Interpolation,
     crop_or_pad,
@@ -59,28 +65,14 @@ from streamgale.dicom.pixels.volume import pixel_spacing, series_geometry
 from streamgale.errors import ConfigError, InvalidInstanceError
 
 __all__ = [
-    "DATASET_VOI",
     "PREPROCESS_KEYS",
-    "Normalisation",
     "PreprocessConfig",
     "preprocess_instance",
     "preprocess_series",
 ]
 
-DATASET_VOI: Literal["dataset"] = "dataset"
-"""``voi`` value meaning: use the window the instance states (Window Center/Width)."""
-
-_DTYPES = ("float32", "float16", "float64")
 FloatArray = npt.NDArray[np.float32]
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 luma weights
-
-
-class Normalisation(enum.StrEnum):
-    """How values are scaled after windowing (a fixed (mean, std) is the fourth way)."""
-
-    NONE = "none"
-    MINMAX = "minmax"
-    ZSCORE = "zscore"
 
 
 @dataclass(frozen=True)
@@ -117,21 +109,25 @@ class PreprocessConfig:
 
     def __post_init__(self) -> None:
         put = object.__setattr__  # frozen: normalise once, here
-        put(self, "voi", _check_voi(self.voi))
-        put(self, "size", _check_dims(self.size, "size", integer=True))
-        put(self, "normalise", _check_normalise(self.normalise))
+        put(self, "voi", check_voi(self.voi))
+        put(self, "size", check_dims(self.size, "size", integer=True))
+        put(self, "normalise", check_normalise(self.normalise))
         spacing = self.spacing
         if isinstance(spacing, int | float) and not isinstance(spacing, bool):
             spacing = (spacing, spacing)
-        put(self, "spacing", _check_dims(spacing, "spacing", integer=False))
+        put(self, "spacing", check_dims(spacing, "spacing", integer=False))
         if not isinstance(self.channels_first, bool):
             raise ConfigError(
                 f"expected true or false; got {self.channels_first!r}", key="channels_first"
             )
-        if self.dtype not in _DTYPES:
-            raise ConfigError(f"got {self.dtype!r}; allowed: {', '.join(_DTYPES)}", key="dtype")
-        put(self, "voi_function", _parse(VoiFunction.parse, self.voi_function, "voi_function"))
-        put(self, "interpolation", _parse(Interpolation.parse, self.interpolation, "interpolation"))
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"got {self.dtype!r}; allowed: {', '.join(DTYPES)}", key="dtype")
+        choices: tuple[tuple[str, Any], ...] = (
+            ("voi_function", VoiFunction.parse),
+            ("interpolation", Interpolation.parse),
+        )
+        for key, parse in choices:
+            put(self, key, parse_choice(parse, getattr(self, key), key))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> PreprocessConfig:
@@ -312,103 +308,3 @@ def _size(config: PreprocessConfig) -> tuple[int, int] | None:
         return None
     rows, columns = tuple(config.size)[-2:]
     return int(rows), int(columns)
-
-
-# Validation ------------------------------------------------------------------------
-
-
-def _check_voi(value: object) -> VoiPreset | tuple[float, float] | str:
-    if isinstance(value, str) and value.strip().lower() == DATASET_VOI:
-        return DATASET_VOI
-    if isinstance(value, VoiPreset | str):
-        try:
-            return VoiPreset.parse(value)
-        except ValueError:
-            pass
-    else:
-        pair = _pair(value, ("center", "width"), "voi")
-        if pair is not None:
-            if not pair[1] >= 1:
-                raise ConfigError(
-                    f"a window width must be >= 1 (PS3.3 C.11.2.1.2); got {pair[1]:g}",
-                    key="voi.width",
-                )
-            return pair
-    allowed = ", ".join(preset.value for preset in VoiPreset)
-    raise ConfigError(
-        f"got {value!r}; allowed: {allowed}, {DATASET_VOI}, "
-        "or a (center, width) pair / {center, width} mapping",
-        key="voi",
-    )
-
-
-def _check_normalise(value: object) -> Normalisation | tuple[float, float]:
-    if isinstance(value, str):
-        try:
-            return Normalisation(value.strip().lower())
-        except ValueError:
-            pass
-    else:
-        pair = _pair(value, ("mean", "std"), "normalise")
-        if pair is not None:
-            if not pair[1] > 0:
-                raise ConfigError(f"std must be > 0; got {pair[1]:g}", key="normalise.std")
-            return pair
-    allowed = ", ".join(method.value for method in Normalisation)
-    raise ConfigError(
-        f"got {value!r}; allowed: {allowed}, or a (mean, std) pair / {{mean, std}} mapping",
-        key="normalise",
-    )
-
-
-def _pair(value: object, names: tuple[str, str], key: str) -> tuple[float, float] | None:
-    if isinstance(value, Mapping):
-        unknown = [name for name in value if name not in names]
-        missing = [name for name in names if name not in value]
-        if unknown or missing:
-            raise ConfigError(
-                f"expected exactly the keys {', '.join(names)}; got {', '.join(map(str, value))}",
-                key=key,
-            )
-        items: Sequence[object] = [value[name] for name in names]
-    elif isinstance(value, Sequence) and not isinstance(value, str | bytes) and len(value) == 2:
-        items = value
-    else:
-        return None
-    numbers = []
-    for name, item in zip(names, items, strict=True):
-        if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
-            raise ConfigError(f"expected a finite number; got {item!r}", key=f"{key}.{name}")
-        numbers.append(float(item))
-    return numbers[0], numbers[1]
-
-
-def _check_dims(value: object, key: str, *, integer: bool) -> tuple[Any, ...] | None:
-    if value is None:
-        return None
-    what, one = ("whole numbers", "whole number") if integer else ("numbers of mm", "number")
-    example = "[128, 128]" if integer else "[0.7, 0.7]"
-    if (
-        isinstance(value, str | bytes)
-        or not isinstance(value, Sequence)
-        or len(value) not in (2, 3)
-    ):
-        raise ConfigError(
-            f"expected 2 or 3 positive {what}, such as {example}; got {value!r}", key=key
-        )
-    out: list[Any] = []
-    for index, item in enumerate(value):
-        good = not isinstance(item, bool) and (
-            isinstance(item, int) if integer else isinstance(item, int | float)
-        )
-        if not good or not item > 0 or not math.isfinite(item):
-            raise ConfigError(f"expected a positive {one}; got {item!r}", key=f"{key}[{index}]")
-        out.append(int(item) if integer else float(item))
-    return tuple(out)
-
-
-def _parse(parse: Any, value: object, key: str) -> Any:
-    try:
-        return parse(value)
-    except ValueError as exc:
-        raise ConfigError(str(exc), key=key) from None

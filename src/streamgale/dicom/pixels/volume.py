@@ -61,7 +61,7 @@ class Volume(NamedTuple):
     voxels: FloatArray
     """(slices, rows, columns) float32 modality values (HU for CT)."""
     spacing: tuple[float, float, float]
-    """(slice, row, column) spacing in mm; the slice spacing is 0.0 when unknown."""
+    """(slice, row, column) spacing in mm; 0.0 where the instances do not say."""
     sop_instance_uids: tuple[str, ...]
     """The SOP Instance UID of each slice (repeated for the frames of a multi-frame)."""
 
@@ -73,7 +73,7 @@ class SeriesGeometry:
     order: tuple[int, ...]
     """Indices into the input (or 0-based frame indices), in position order."""
     spacing: tuple[float, float, float]
-    """(slice, row, column) spacing in mm; the slice spacing is 0.0 when unknown."""
+    """(slice, row, column) spacing in mm; 0.0 where the instances do not say."""
     shape: tuple[int, int]
     """(Rows, Columns) of every slice."""
 
@@ -149,9 +149,10 @@ def series_geometry(datasets: Sequence[Dataset], *, gap_tolerance: float = 0.1) 
     spacing = pixel_spacing(first) or (0.0, 0.0)
     orientation = _orientation(first)
     series_uid = first.get("SeriesInstanceUID")
-    for ds in datasets[1:]:
+    for ds in datasets:
         if number_of_frames(ds) > 1:
             _refuse("is multi-frame; a volume is one multi-frame instance or single frames", ds)
+    for ds in datasets[1:]:
         if ds.get("SeriesInstanceUID") != series_uid:
             _refuse(f"belongs to series {ds.get('SeriesInstanceUID')}, not {series_uid}", ds)
         if _shape(ds) != shape:
@@ -166,7 +167,8 @@ def series_geometry(datasets: Sequence[Dataset], *, gap_tolerance: float = 0.1) 
                 ds,
             )
     positions = [_position(ds) for ds in datasets]
-    order, gaps = _order(positions, orientation, [d.get("SOPInstanceUID") for d in datasets])
+    labels = [f"instance {ds.get('SOPInstanceUID')}" for ds in datasets]
+    order, gaps = _order(positions, orientation, labels)
     gap = _check_gaps(gaps, gap_tolerance, first) if len(datasets) > 1 else _stated_gap(first)
     return SeriesGeometry(tuple(order), (gap, *spacing), shape)
 

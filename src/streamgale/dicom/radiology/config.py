@@ -1,0 +1,300 @@
+"""The radiology pipeline as one YAML file: listeners, routes, models, destinations.
+
+>>> settings = load_radiology_text('''
+... radiology:
+...   state_dir: /tmp/sg-doc
+...   listeners:
+...     dimse: {ae_title: STREAMGALE, port: 11112}
+...   models: [demo-lesion]
+...   routes:
+...     - {name: chest-ct, modalities: [CT], models: [demo-lesion], priority: stat}
+... ''', "doc.yaml")
+>>> settings.dimse.port, [r.name for r in settings.routes], settings.models[0].name
+(11112, ['chest-ct'], 'demo-lesion')
+
+Every error names the file, the line and the key, and lists what is allowed:
+
+>>> from streamgale.errors import ConfigError
+>>> try:
+...     load_radiology_text("radiology: {listeners: {dicom: {}}}", "x.yaml")
+... except ConfigError as error:
+...     print(error)
+x.yaml:1, key 'radiology.listeners.dicom': unknown key 'dicom'; allowed: dimse, stow
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from streamgale.config.document import Node, parse_document
+from streamgale.dicom.delivery import DimseDestination, StowDestination
+from streamgale.dicom.ingest.scp import ScpConfig
+from streamgale.dicom.quality import ValidationLimits
+from streamgale.dicom.radiology.pipeline import RadiologySettings, StowSettings
+from streamgale.dicom.routing import Priority, Route
+from streamgale.inference import ModelConfig, load_model_config, model_config_from_node
+
+__all__ = ["BUILTIN_MODELS", "load_radiology", "load_radiology_text"]
+
+_TOP = (
+    "name",
+    "state_dir",
+    "listeners",
+    "models",
+    "routes",
+    "destinations",
+    "deidentify",
+    "validation",
+    "quiet",
+    "checkpoint_interval",
+    "metrics_port",
+    "demo",
+)
+_ROUTE = (
+    "name",
+    "modalities",
+    "body_parts",
+    "sop_classes",
+    "calling_aes",
+    "series_description",
+    "models",
+    "destinations",
+    "deidentify",
+    "priority",
+    "quiet",
+)
+BUILTIN_MODELS = ("demo-lesion",)
+
+
+def load_radiology(path: Path, *, overrides: Mapping[str, Any] | None = None) -> RadiologySettings:
+    """Load ``path``; ``overrides`` (from the CLI and STREAMGALE_* variables) win."""
+    return load_radiology_text(
+        path.read_text(), str(path), base_dir=path.parent, overrides=overrides
+    )
+
+
+def load_radiology_text(
+    text: str,
+    source: str,
+    *,
+    base_dir: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> RadiologySettings:
+    root = parse_document(text, source).mapping(allowed=("radiology",), required=("radiology",))
+    doc = root["radiology"]
+    entries = doc.mapping(allowed=_TOP)
+    base = base_dir or Path.cwd()
+    o = dict(overrides or {})
+    listeners = (
+        entries["listeners"].mapping(allowed=("dimse", "stow")) if "listeners" in entries else {}
+    )
+    models = (
+        tuple(_model(n, base) for n in entries["models"].sequence()) if "models" in entries else ()
+    )
+    return doc.attempt(
+        lambda: RadiologySettings(
+            name=entries["name"].string() if "name" in entries else "radiology",
+            state_dir=Path(
+                o.get("state_dir")
+                or (
+                    entries["state_dir"].path(base)
+                    if "state_dir" in entries
+                    else Path(".streamgale/radiology")
+                )
+            ),
+            dimse=_dimse(listeners.get("dimse"), o),
+            stow=_stow(listeners.get("stow"), o),
+            models=models,
+            routes=tuple(_route(n) for n in entries["routes"].sequence())
+            if "routes" in entries
+            else (),
+            destinations=_destinations(entries.get("destinations")),
+            deid=_deid(entries.get("deidentify")),
+            limits=_limits(entries.get("validation")),
+            quiet_seconds=entries["quiet"].duration() if "quiet" in entries else 5.0,
+            checkpoint_interval=(
+                entries["checkpoint_interval"].duration()
+                if "checkpoint_interval" in entries
+                else 1.0
+            ),
+            metrics_port=o.get("metrics_port")
+            or (
+                entries["metrics_port"].integer(minimum=0, maximum=65535)
+                if "metrics_port" in entries
+                else None
+            ),
+            demo=bool(entries["demo"].value) if "demo" in entries else False,
+        )
+    )
+
+
+def _model(node: Node, base: Path) -> ModelConfig:
+    if isinstance(node.value, str):
+        if node.value not in BUILTIN_MODELS:
+            node.fail(
+                f"unknown built-in model '{node.value}'; allowed: {', '.join(BUILTIN_MODELS)}, "
+                "or {path: my-model/model.yaml}"
+            )
+        from streamgale.models import demo_model_config_path
+
+        return load_model_config(demo_model_config_path())
+    entries = node.mapping(allowed=("path",))
+    if "path" in entries:
+        return node.attempt(lambda: load_model_config(entries["path"].path(base)))
+    return model_config_from_node(node, base)
+
+
+def _dimse(node: Node | None, o: Mapping[str, Any]) -> ScpConfig | None:
+    if node is None and not {"ae_title", "port"} & o.keys():
+        return None
+    entries = (
+        node.mapping(allowed=("ae_title", "host", "port", "allowed_calling_aes")) if node else {}
+    )
+    allowed = entries.get("allowed_calling_aes")
+    return (node or _EMPTY).attempt(
+        lambda: ScpConfig(
+            ae_title=o.get("ae_title")
+            or (entries["ae_title"].string() if "ae_title" in entries else "STREAMGALE"),
+            host=entries["host"].string() if "host" in entries else "127.0.0.1",
+            port=int(o["port"])
+            if o.get("port") is not None
+            else (
+                entries["port"].integer(minimum=0, maximum=65535) if "port" in entries else 11112
+            ),
+            allowed_calling_aes=frozenset(n.string() for n in allowed.sequence())
+            if allowed
+            else None,
+        )
+    )
+
+
+def _stow(node: Node | None, o: Mapping[str, Any]) -> StowSettings | None:
+    if node is None and o.get("stow_port") is None:
+        return None
+    entries = node.mapping(allowed=("host", "port", "path_prefix")) if node else {}
+    return StowSettings(
+        host=entries["host"].string() if "host" in entries else "127.0.0.1",
+        port=int(o["stow_port"])
+        if o.get("stow_port") is not None
+        else (entries["port"].integer(minimum=0, maximum=65535) if "port" in entries else 8042),
+        path_prefix=entries["path_prefix"].string() if "path_prefix" in entries else "/dicomweb",
+    )
+
+
+def _route(node: Node) -> Route:
+    e = node.mapping(allowed=_ROUTE, required=("name",))
+
+    def words(key: str) -> frozenset[str] | None:
+        return frozenset(n.string() for n in e[key].sequence()) if key in e else None
+
+    return node.attempt(
+        lambda: Route(
+            name=e["name"].string(),
+            modalities=words("modalities"),
+            body_parts=words("body_parts"),
+            sop_class_uids=words("sop_classes"),
+            calling_aes=words("calling_aes"),
+            series_description=e["series_description"].string()
+            if "series_description" in e
+            else None,
+            models=tuple(n.string() for n in e["models"].sequence()) if "models" in e else (),
+            destinations=tuple(n.string() for n in e["destinations"].sequence())
+            if "destinations" in e
+            else (),
+            deidentify=bool(e["deidentify"].value) if "deidentify" in e else False,
+            quiet_seconds=e["quiet"].duration() if "quiet" in e else None,
+            priority=Priority.parse(e["priority"].string() if "priority" in e else "routine"),
+        )
+    )
+
+
+def _destinations(node: Node | None) -> tuple[Any, ...]:
+    if node is None:
+        return ()
+    return tuple(_destination(name, entry) for name, entry in node.mapping().items())
+
+
+def _destination(name: str, entry: Node) -> Any:
+    kind = entry.mapping(allowed=("dimse", "stow"))
+    if len(kind) != 1:
+        entry.fail("a destination is either {dimse: {host, port, ae_title}} or {stow: {url}}")
+    if "stow" in kind:
+        s = kind["stow"].mapping(allowed=("url",), required=("url",))
+
+        def stow() -> StowDestination:
+            return StowDestination(name=name, url=s["url"].string())
+
+        return kind["stow"].attempt(stow)
+    d = kind["dimse"].mapping(
+        allowed=("host", "port", "ae_title", "calling_ae"), required=("port", "ae_title")
+    )
+
+    def dimse() -> DimseDestination:
+        return DimseDestination(
+            name=name,
+            host=d["host"].string() if "host" in d else "127.0.0.1",
+            port=d["port"].integer(minimum=1, maximum=65535),
+            ae_title=d["ae_title"].string(),
+            calling_ae=d["calling_ae"].string() if "calling_ae" in d else "STREAMGALE",
+        )
+
+    return kind["dimse"].attempt(dimse)
+
+
+def _deid(node: Node | None) -> Any:
+    if node is None:
+        return None
+    from streamgale.dicom.deid import DeidConfig
+
+    e = node.mapping(
+        allowed=("options", "secret_env", "pseudonym_prefix"), required=("secret_env",)
+    )
+    variable = e["secret_env"].string()
+    secret = os.environ.get(variable, "")
+    if not secret:
+        e["secret_env"].fail(
+            f"environment variable {variable} is empty; set it to a secret of at least 16 bytes, "
+            "e.g. export "
+            + variable
+            + "=$(python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    options = frozenset(_option(n) for n in e["options"].sequence()) if "options" in e else None
+    return node.attempt(
+        lambda: DeidConfig(
+            options=options or frozenset(),
+            secret=secret.encode(),
+            pseudonym_prefix=e["pseudonym_prefix"].string() if "pseudonym_prefix" in e else "SG",
+        )
+    )
+
+
+def _option(node: Node) -> Any:
+    from streamgale.dicom.deid import Option
+
+    text = node.string()
+    return node.attempt(lambda: Option.parse(text))
+
+
+def _limits(node: Node | None) -> ValidationLimits:
+    if node is None:
+        return ValidationLimits()
+    keys = (
+        "max_bytes",
+        "max_rows",
+        "max_columns",
+        "max_frames",
+        "min_rows",
+        "min_columns",
+        "require_pixels",
+    )
+    e = node.mapping(allowed=keys)
+    values: dict[str, Any] = {
+        k: (bool(v.value) if k == "require_pixels" else v.integer(minimum=0)) for k, v in e.items()
+    }
+    return node.attempt(lambda: ValidationLimits(**values))
+
+
+_EMPTY = Node(value=None, source="argument", key="listeners.dimse", line=0)
