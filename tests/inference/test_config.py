@@ -204,7 +204,8 @@ ERRORS = [
         "  voi: lungs",
         12,
         "preprocessing.voi",
-        "allowed: lung, mediastinum, soft_tissue, bone, brain, liver, abdomen, dataset or a mapping {center, width}",
+        "allowed: lung, mediastinum, soft_tissue, bone, brain, liver, abdomen, dataset or a "
+        "mapping {center, width}",
     ),
     ("  voi: lung", "  voi: {center: 40, width: 0}", 12, "preprocessing.voi.width", ">= 1"),
     ("  voi: lung", "  voi: {center: 40}", 12, "preprocessing.voi", "missing required key 'width'"),
