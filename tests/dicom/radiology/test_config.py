@@ -1,0 +1,110 @@
+"""The radiology YAML: the reference example loads, and errors point at file, line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamgale.cli.radiology import is_radiology_file
+from streamgale.dicom.radiology.config import load_radiology, load_radiology_text
+from streamgale.dicom.routing import Priority
+from streamgale.errors import ConfigError
+from tests.inference.onnx_models import segmenter
+
+EXAMPLE = Path(__file__).parents[3] / "examples" / "radiology.yaml"
+
+
+def test_the_reference_example_loads() -> None:
+    settings = load_radiology(EXAMPLE)
+    assert settings.dimse is not None
+    assert (settings.dimse.ae_title, settings.dimse.port) == ("STREAMGALE", 11112)
+    assert settings.stow is not None and settings.stow.port == 8042
+    assert [m.name for m in settings.models] == ["demo-lesion"]
+    assert [r.name for r in settings.routes] == ["chest-ct"]
+    assert settings.state_dir == EXAMPLE.parent.parent / ".streamgale" / "radiology"
+    assert is_radiology_file(EXAMPLE)
+
+
+def test_overrides_beat_the_file() -> None:
+    settings = load_radiology(
+        EXAMPLE, overrides={"port": 104, "ae_title": "PACSGATE", "stow_port": 9000}
+    )
+    assert settings.dimse is not None and settings.dimse.port == 104
+    assert settings.dimse.ae_title == "PACSGATE"
+    assert settings.stow is not None and settings.stow.port == 9000
+
+
+def _yaml(tmp_path: Path, body: str) -> str:
+    model = segmenter(tmp_path, size=16)
+    return f"radiology:\n  models: [{{path: {model}}}]\n{body}"
+
+
+def test_routes_destinations_and_priority(tmp_path: Path) -> None:
+    text = _yaml(
+        tmp_path,
+        "  routes:\n"
+        "    - {name: stat-ct, modalities: [CT], models: [organs], priority: stat,"
+        " destinations: [pacs], quiet: 2s}\n"
+        "  destinations:\n"
+        "    pacs: {dimse: {port: 4242, ae_title: ORTHANC}}\n",
+    )
+    settings = load_radiology_text(text, "r.yaml", base_dir=tmp_path)
+    [route] = settings.routes
+    assert route.priority is Priority.STAT and route.quiet_seconds == 2.0
+    assert route.destinations == ("pacs",)
+    assert settings.destinations[0].name == "pacs"
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "message"),
+    [
+        ("  listen: {}\n", "r.yaml:3, key 'radiology.listen'", "unknown key 'listen'; allowed:"),
+        (
+            "  routes:\n    - {name: a, models: [nope]}\n",
+            "r.yaml",
+            "route 'a' names unknown model(s) nope; configured models: organs",
+        ),
+        (
+            "  routes:\n    - {name: a, priority: urgent}\n",
+            "r.yaml:4, key 'radiology.routes[0]'",
+            "unknown priority 'urgent'; allowed: low, routine, stat",
+        ),
+        (
+            "  routes:\n    - {name: a, destinations: [pacs]}\n",
+            "r.yaml",
+            "route 'a' names unknown destination(s) pacs",
+        ),
+        (
+            "  destinations:\n    pacs: {ftp: {}}\n",
+            "r.yaml:4, key 'radiology.destinations.pacs.ftp'",
+            "unknown key 'ftp'; allowed: dimse, stow",
+        ),
+        (
+            "  quiet: soon\n",
+            "r.yaml:3, key 'radiology.quiet'",
+            "bad duration 'soon'",
+        ),
+    ],
+)
+def test_errors_name_file_line_and_key(tmp_path: Path, body: str, where: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_radiology_text(_yaml(tmp_path, body), "r.yaml", base_dir=tmp_path)
+    text = str(info.value)
+    assert text.startswith(where), text
+    assert message in text
+
+
+def test_unknown_builtin_model_lists_the_allowed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown built-in model 'gpt'; allowed: demo-lesion"):
+        load_radiology_text("radiology:\n  models: [gpt]\n", "r.yaml")
+
+
+def test_deidentify_needs_its_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SG_TEST_SECRET", raising=False)
+    text = _yaml(tmp_path, "  deidentify: {secret_env: SG_TEST_SECRET}\n")
+    with pytest.raises(ConfigError, match="environment variable SG_TEST_SECRET is empty"):
+        load_radiology_text(text, "r.yaml", base_dir=tmp_path)
+    monkeypatch.setenv("SG_TEST_SECRET", "0123456789abcdef0123456789abcdef")
+    settings = load_radiology_text(text, "r.yaml", base_dir=tmp_path)
+    assert settings.deid is not None
