@@ -19,7 +19,7 @@ def test_the_reference_example_loads() -> None:
     settings = load_radiology(EXAMPLE)
     assert settings.dimse is not None
     assert (settings.dimse.ae_title, settings.dimse.port) == ("STREAMGALE", 11112)
-    assert settings.stow is not None and settings.stow.port == 8042
+    assert settings.stow is not None and settings.stow.port == 8090
     assert [m.name for m in settings.models] == ["demo-lesion"]
     assert [r.name for r in settings.routes] == ["chest-ct"]
     assert settings.state_dir == EXAMPLE.parent.parent / ".streamgale" / "radiology"

@@ -179,7 +179,7 @@ def _stow(node: Node | None, o: Mapping[str, Any]) -> StowSettings | None:
         host=entries["host"].string() if "host" in entries else "127.0.0.1",
         port=int(o["stow_port"])
         if o.get("stow_port") is not None
-        else (entries["port"].integer(minimum=0, maximum=65535) if "port" in entries else 8042),
+        else (entries["port"].integer(minimum=0, maximum=65535) if "port" in entries else 8090),
         path_prefix=entries["path_prefix"].string() if "path_prefix" in entries else "/dicomweb",
     )
 

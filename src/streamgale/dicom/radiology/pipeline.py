@@ -56,7 +56,7 @@ __all__ = ["RadiologyApp", "RadiologySettings", "StowSettings"]
 @dataclass(frozen=True)
 class StowSettings:
     host: str = "127.0.0.1"
-    port: int = 8042
+    port: int = 8090
     path_prefix: str = "/dicomweb"
 
 
