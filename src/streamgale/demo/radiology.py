@@ -36,7 +36,14 @@ from streamgale.models import demo_model_config_path
 __all__ = ["DemoStudy", "main"]
 
 _PORT = 11112
-_STAGES = ("preprocess", "queue", "infer", "results", "last_instance_to_result")
+_STAGES = {
+    "prep": "preprocess",
+    "queue": "queue",
+    "infer": "infer",
+    "SR/SEG": "results",
+    "last→result": "last_instance_to_result",
+}
+"""Column -> timing key; per-instance stages are means, in milliseconds."""
 
 
 @dataclass(frozen=True)
@@ -160,16 +167,9 @@ def _report(
     quarantined: int,
 ) -> None:
     by_study = {s.study_instance_uid: s for s in app.summaries}
-    table = Table(title="AI results per study (demo-lesion 1.0.0)")
-    for col in (
-        "patient",
-        "truth",
-        "finding",
-        "p",
-        "instances",
-        *("ms " + s.replace("_", " ") for s in _STAGES),
-    ):
-        table.add_column(col)
+    table = Table(title="AI results per study (DEMO model demo-lesion 1.0.0), times in ms")
+    for col in ("patient", "truth", "AI", "p", "n", *_STAGES):
+        table.add_column(col, no_wrap=True)
     for study, uid in zip(plan, sent, strict=False):
         summary: ResultSummary | None = by_study.get(uid)
         if summary is None:
@@ -177,19 +177,19 @@ def _report(
                 study.patient_id, _truth(study), "[red]no result[/]", "", "", *[""] * len(_STAGES)
             )
             continue
-        finding = "[red]lesion[/]" if summary.present else "no lesion"
+        finding = "[red]lesion[/]" if summary.present else "clear"
         table.add_row(
             study.patient_id,
             _truth(study),
             finding,
             f"{summary.probability:.2f}",
             str(summary.instances),
-            *(f"{summary.timings_ms.get(s, 0.0):.1f}" for s in _STAGES),
+            *(f"{summary.timings_ms.get(key, 0.0):.1f}" for key in _STAGES.values()),
         )
     console.print(table)
     console.print(
-        "per-instance stages are means; 'last instance to result' runs from the study's last "
-        "instance arriving to its SR/SEG being stored"
+        "prep/queue/infer: per-instance means; SR/SEG: building and storing the results; "
+        "last→result: from the study's last instance arriving to its results stored"
     )
     console.print(f"Results (JSON, SR, SEG): {root / 'results'}")
     console.print(f"List them: streamgale results list --state-dir {root}")

@@ -35,6 +35,7 @@ from streamgale.dicom.quality import QuarantineStore, ValidationLimits
 from streamgale.dicom.radiology.collect import StudyCollector
 from streamgale.dicom.radiology.finalize import Finalizer, ResultSummary
 from streamgale.dicom.radiology.prepare import Preparer
+from streamgale.dicom.results import warm_up
 from streamgale.dicom.results.store import ResultStore
 from streamgale.dicom.routing import Route, Router
 from streamgale.dicom.web.stow import StowServer
@@ -199,6 +200,9 @@ class RadiologyApp:
     def run(self) -> None:
         """Start the doors and run until :meth:`stop` (or SIGINT/SIGTERM); then close."""
         try:
+            # highdicom loads its copy of the standard on first use (~1 s): pay it
+            # here, not inside the first study's latency.
+            warm_up()
             if self.scp is not None:
                 self.scp.start()
             if self.stow is not None:
