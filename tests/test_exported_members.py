@@ -26,6 +26,7 @@ PACKAGES = [
     "streamgale.dicom.pixels",
     "streamgale.dicom.quality",
     "streamgale.dicom.radiology",
+    "streamgale.models",
 ]
 
 

@@ -399,14 +399,21 @@ def export(model: Any, path: Path) -> None:
     path.write_bytes(proto.SerializeToString())
 
 
-def check_parity(model: Any, path: Path, data: list[Example]) -> float:
-    """Largest |ONNX Runtime - PyTorch| over both outputs on a few slices (batch 5)."""
+def check_parity(model: Any, path: Path, data: list[Example], work: Path) -> float:
+    """Largest |ONNX Runtime - PyTorch| over both outputs on 8 slices (one batch).
+
+    Also leaves ``work/parity.npz`` (inputs and PyTorch outputs) and the PyTorch
+    weights ``work/checkpoint.pt``, so another ONNX Runtime can be checked without torch.
+    """
     import onnxruntime as ort
     import torch
 
-    x = np.stack([e.image for e in data[:5]])
+    x = np.stack([e.image for e in data[:8]])
     with torch.no_grad():
         expected = [t.numpy() for t in export_wrapper(model)(torch.from_numpy(x))]
+    work.mkdir(parents=True, exist_ok=True)
+    np.savez(work / "parity.npz", image=x, mask=expected[0], lesion_probability=expected[1])
+    torch.save(model.state_dict(), work / "checkpoint.pt")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(["mask", "lesion_probability"], {"image": x})
     return float(max(np.abs(a - b).max() for a, b in zip(expected, got, strict=True)))
@@ -495,6 +502,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-only", action="store_true", help="evaluate <out>/model.onnx")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("build/demo_model"),
+        help="scratch folder for the PyTorch checkpoint and parity data (not committed)",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / "model.onnx"
@@ -522,7 +535,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 epochs=args.epochs,
                 train_seconds=round(seconds, 1),
                 onnx_bytes=onnx_path.stat().st_size,
-                max_abs_diff_onnxruntime_vs_torch=check_parity(model, onnx_path, validation),
+                max_abs_diff_onnxruntime_vs_torch=check_parity(
+                    model, onnx_path, validation, args.work
+                ),
             )
         _, val_probs = predict(onnx_path, (e.image for e in validation))
         val_labels = np.array([e.label for e in validation], dtype=np.int64)

@@ -29,12 +29,13 @@ from streamgale.models import (
     demo_model_path,
 )
 
-# Measured by tools/train_demo_model.py on 1,000 held-out DICOM-path slices: accuracy
-# 1.000, lesion-slice Dice 0.9. The margins absorb the small fresh sets used here.
+# Measured by tools/train_demo_model.py on 1,000 held-out DICOM-path slices: accuracy,
+# sensitivity and specificity 1.000, lesion-slice Dice 0.991 (demo_lesion/metrics.json).
+# The margins absorb the small fresh sets used here; a broken model falls far below.
 MIN_ACCURACY = 0.95
 MIN_SENSITIVITY = 0.90
 MIN_SPECIFICITY = 0.95
-MIN_DICE = 0.75
+MIN_DICE = 0.90
 LUNG_CENTER, LUNG_WIDTH = -600.0, 1500.0
 
 
