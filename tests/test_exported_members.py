@@ -27,6 +27,7 @@ PACKAGES = [
     "streamgale.dicom.quality",
     "streamgale.dicom.radiology",
     "streamgale.models",
+    "streamgale.dicom.ingest",
 ]
 
 

@@ -400,3 +400,34 @@ def test_acknowledged_records_survive_sigkill(root: Path) -> None:
     assert [r.offset for r in records[:end]] == list(range(end))
     for r in records[:end]:
         assert r.payload == expected_payload(r.offset)
+
+
+def test_concurrent_sync_waits_for_the_fsync_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a second sync() must not return while the first one's fsync runs."""
+    import threading
+    import time
+
+    from streamgale.log import partition as partition_module
+
+    finished: list[float] = []
+    real = partition_module._fsync_and_close
+
+    def slow_fsync(fd: int, path: Path) -> None:
+        time.sleep(0.3)
+        real(fd, path)
+        finished.append(time.monotonic())
+
+    log = SegmentLog(tmp_path, fsync=FsyncPolicy.NEVER)
+    log.create_topic("t", 1)
+    log.append("t", 0, [b"acknowledged only once durable"])
+    monkeypatch.setattr(partition_module, "_fsync_and_close", slow_fsync)
+    first = threading.Thread(target=log.sync)
+    first.start()
+    time.sleep(0.05)  # the first fsync is now in flight
+    log.sync()
+    returned = time.monotonic()
+    first.join()
+    assert finished and returned >= finished[0]
+    log.close()

@@ -63,6 +63,7 @@ class Partition:
         self._config = config
         self._notify_dirty = notify_dirty
         self._append_lock = threading.Lock()
+        self._sync_lock = threading.Lock()  # held across an fsync; see sync()
         self._read_lock = threading.Lock()
         self._reader = PartitionReader(topic, number)
         self._segments = _open_segments(directory)
@@ -122,19 +123,27 @@ class Partition:
             )
 
     def sync(self) -> None:
-        """Fsync the active segment if anything was written since the last fsync."""
-        with self._append_lock:
-            if self._closed or not self._dirty:
-                return
-            self._dirty = False
-            segment = self._active
-            fd = os.dup(segment.ensure_fd())
-        try:
-            _fsync_and_close(fd, segment.path)
-        except LogError:
+        """Fsync the active segment if anything was written since the last fsync.
+
+        Returns only once everything appended before the call is durable. Syncs
+        are serialised: a caller that finds the partition clean while another
+        caller's fsync is still running waits for that fsync instead of
+        returning early (the flag is cleared before the fsync, so appends made
+        during it set it again and are synced by the next call).
+        """
+        with self._sync_lock:
             with self._append_lock:
-                self._dirty = True
-            raise
+                if self._closed or not self._dirty:
+                    return
+                self._dirty = False
+                segment = self._active
+                fd = os.dup(segment.ensure_fd())
+            try:
+                _fsync_and_close(fd, segment.path)
+            except LogError:
+                with self._append_lock:
+                    self._dirty = True
+                raise
 
     def drop_expired(self, retention: Retention, now: float, keep_from: int | None) -> None:
         """Delete the oldest closed segments that ``retention`` no longer keeps."""

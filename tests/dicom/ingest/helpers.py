@@ -16,6 +16,16 @@ from streamgale.log import Log
 DCMTK_HINT = "install dcmtk (make test does: apt-get install dcmtk)"
 
 
+def bundled(name: str) -> Path:
+    """A file bundled with pydicom (no network: only files in the installed wheel)."""
+    from pydicom.data import get_testdata_file
+
+    found = get_testdata_file(name)
+    if not isinstance(found, str):
+        pytest.fail(f"pydicom does not bundle {name}")
+    return Path(found)
+
+
 def part10(ds: Any) -> bytes:
     """A dataset as Part-10 file bytes."""
     buffer = BytesIO()

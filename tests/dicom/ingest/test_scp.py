@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.data import get_testdata_file
 
 from streamgale.dicom.ingest import InstanceStore
 from streamgale.dicom.ingest.association import AssociationState
@@ -20,7 +19,7 @@ from streamgale.dicom.ingest.scp import ScpConfig, StorageSCP
 from streamgale.errors import ConfigError
 from streamgale.log import MemoryLog
 
-from .helpers import ct_files, dcmtk, instance_events, signals, write_files
+from .helpers import bundled, ct_files, dcmtk, instance_events, signals, write_files
 
 ENV = {**os.environ, "TCP_NODELAY": "1"}
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -44,16 +43,22 @@ BUNDLED = [
 ]
 
 
-def storescu(port: int, *paths: Path | str, args: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def storescu(
+    port: int, *paths: Path | str, args: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     command = [dcmtk("storescu"), "-v", "-R", *args, "127.0.0.1", str(port), *map(str, paths)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=ENV)
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=ENV, check=False)
 
 
 def test_echoscu_gets_a_c_echo_response(scp: StorageSCP, log: MemoryLog) -> None:
     done = subprocess.run(
         [dcmtk("echoscu"), "-v", "-aec", "STREAMGALE", "127.0.0.1", str(scp.port)],
-        capture_output=True, text=True, timeout=30, env=ENV,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=ENV,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "Received Echo Response (Success)" in done.stderr
     assert signals(log) == []  # an association that stored nothing completes nothing
@@ -86,7 +91,7 @@ def test_storescu_stores_a_series_and_the_release_signals_completion(
 def test_bundled_files_are_stored_in_their_own_transfer_syntax(
     scp: StorageSCP, store: InstanceStore, name: str, option: str
 ) -> None:
-    path = Path(get_testdata_file(name))
+    path = bundled(name)
     original = pydicom.dcmread(path)
     done = storescu(scp.port, path, args=(option,))
     assert done.returncode == 0, done.stderr
@@ -103,7 +108,7 @@ def test_bundled_files_are_stored_in_their_own_transfer_syntax(
 def test_a_file_without_study_uid_is_refused_with_cannot_understand(
     scp: StorageSCP, store: InstanceStore, log: MemoryLog
 ) -> None:
-    path = get_testdata_file("JPEGLSNearLossless_08.dcm")  # it has no Study Instance UID
+    path = bundled("JPEGLSNearLossless_08.dcm")  # it has no Study Instance UID
     done = storescu(scp.port, path, args=("-xu",))
     assert "Received Store Response (Error: CannotUnderstand)" in done.stderr, done.stderr
     assert len(store) == 0 and instance_events(log) == []
@@ -169,8 +174,10 @@ def test_two_associations_at_once(
     processes = [
         subprocess.Popen(
             [dcmtk("storescu"), "-aet", aet, "127.0.0.1", str(scp.port), *map(str, paths)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=ENV,
+        )
         for aet, paths in (("SENDER_A", first), ("SENDER_B", second))
     ]
     assert [p.wait(timeout=60) for p in processes] == [0, 0]
@@ -201,8 +208,12 @@ def test_over_the_association_limit_is_rejected_transiently(store: InstanceStore
         assert held.is_established
         refused = subprocess.run(
             [dcmtk("echoscu"), "127.0.0.1", str(server.port)],
-            capture_output=True, text=True, timeout=30, env=ENV,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=ENV,
+            check=False,
+        )
         held.release()
         assert refused.returncode != 0
         assert "Local Limit Exceeded" in refused.stderr
@@ -214,7 +225,11 @@ def test_garbage_is_aborted_and_the_scp_keeps_serving(scp: StorageSCP) -> None:
         reply = client.recv(100)
     assert reply[:1] == b"\x07"  # A-ABORT
     done = subprocess.run(
-        [dcmtk("echoscu"), "127.0.0.1", str(scp.port)], capture_output=True, timeout=30, env=ENV
+        [dcmtk("echoscu"), "127.0.0.1", str(scp.port)],
+        capture_output=True,
+        timeout=30,
+        env=ENV,
+        check=False,
     )
     assert done.returncode == 0
 
@@ -248,3 +263,25 @@ def test_stop_ends_open_associations(store: InstanceStore) -> None:
 def test_bad_config_is_refused_with_its_key(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"key '{field}'"):
         ScpConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_a_silent_connection_is_aborted_after_the_network_timeout(store: InstanceStore) -> None:
+    with (
+        StorageSCP(ScpConfig(port=0, network_timeout=0.3), store) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=5) as client,
+    ):
+        started = time.monotonic()
+        reply = client.recv(100)
+        assert reply[:1] == b"\x07"  # A-ABORT
+        assert 0.2 <= time.monotonic() - started < 4
+
+
+def test_a_store_failure_is_out_of_resources(
+    scp: StorageSCP, store: InstanceStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "put", disk_full)
+    done = storescu(scp.port, *write_files(ct_files(1, size=16), tmp_path / "in"))
+    assert "Received Store Response (Refused: OutOfResources)" in done.stderr, done.stderr

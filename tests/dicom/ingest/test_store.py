@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.data import get_testdata_file
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
@@ -18,7 +17,7 @@ from streamgale.dicom.synthetic import ct_series
 from streamgale.errors import ConfigError, InvalidInstanceError, LogError
 from streamgale.log import FsyncPolicy, MemoryLog, SegmentLog
 
-from .helpers import ct_files, instance_events, part10, signals
+from .helpers import bundled, ct_files, instance_events, part10, signals
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 
@@ -86,7 +85,7 @@ def test_a_bare_dataset_gets_file_meta_with_its_transfer_syntax(store: InstanceS
     ["CT_small.dcm", "MR_small_bigendian.dcm", "JPEG2000.dcm", "image_dfl.dcm", "rtplan.dcm"],
 )
 def test_bundled_files_are_stored_byte_for_byte(store: InstanceStore, name: str) -> None:
-    data = Path(get_testdata_file(name)).read_bytes()
+    data = bundled(name).read_bytes()
     stored = store.put(data, source="folder")
     expected = pydicom.dcmread(BytesIO(data), force=True)
     assert stored.sop_instance_uid == expected.SOPInstanceUID

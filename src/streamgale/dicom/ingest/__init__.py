@@ -6,6 +6,9 @@ Instance UID, and publishes an :class:`InstanceEvent` to the log topic
 ``instances`` before the door acknowledges. When a sender is done (an
 association released, a STOW-RS request ended, a folder batch scanned) the
 door publishes a :class:`CompletionSignal`.
+
+The DIMSE door is :class:`StorageSCP` (:mod:`~streamgale.dicom.ingest.scp`),
+the folder door :class:`FolderWatcher` (:mod:`~streamgale.dicom.ingest.folder`).
 """
 
 from streamgale.dicom.ingest.events import (
@@ -15,15 +18,22 @@ from streamgale.dicom.ingest.events import (
     Source,
     decode_event,
 )
+from streamgale.dicom.ingest.folder import FolderWatcher, ScanResult
+from streamgale.dicom.ingest.scp import ConnectionInfo, ScpConfig, StorageSCP
 from streamgale.dicom.ingest.store import InstanceStore, SopClassMismatchError, StoredInstance
 
 __all__ = [
     "CompletionSignal",
+    "ConnectionInfo",
+    "FolderWatcher",
     "InstanceEvent",
     "InstanceStore",
+    "ScanResult",
     "Scope",
+    "ScpConfig",
     "SopClassMismatchError",
     "Source",
+    "StorageSCP",
     "StoredInstance",
     "decode_event",
 ]

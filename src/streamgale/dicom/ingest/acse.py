@@ -78,8 +78,8 @@ def supported_contexts() -> list[Any]:
     from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
     from pynetdicom.presentation import build_context
 
-    classes = [cx.abstract_syntax for cx in AllStoragePresentationContexts] + [VERIFICATION]
-    return [build_context(uid, list(ALL_TRANSFER_SYNTAXES)) for uid in classes]
+    classes = [str(cx.abstract_syntax) for cx in AllStoragePresentationContexts]
+    return [build_context(uid, list(ALL_TRANSFER_SYNTAXES)) for uid in [*classes, VERIFICATION]]
 
 
 def negotiate(
@@ -131,6 +131,7 @@ def _reject_reason(
 def _accept(
     request: Any, acceptance: Acceptance, contexts: list[Any]
 ) -> tuple[dict[int, tuple[str, str]], bytes]:
+    from pydicom.uid import UID
     from pynetdicom.pdu import A_ASSOCIATE_AC
     from pynetdicom.pdu_primitives import (
         A_ASSOCIATE,
@@ -140,12 +141,11 @@ def _accept(
         SCP_SCU_RoleSelectionNegotiation,
     )
     from pynetdicom.presentation import negotiate_as_acceptor
-    from pydicom.uid import UID
 
     roles = {
         item.sop_class_uid: (item.scu_role, item.scp_role)
         for item in request.user_information
-        if isinstance(item, SCP_SCU_RoleSelectionNegotiation)
+        if isinstance(item, SCP_SCU_RoleSelectionNegotiation) and item.sop_class_uid
     }
     results, role_items = negotiate_as_acceptor(
         request.presentation_context_definition_list, contexts, roles or None
@@ -167,8 +167,8 @@ def _accept(
     pdu = A_ASSOCIATE_AC()
     pdu.from_primitive(reply)
     accepted = {
-        int(cx.context_id): (str(cx.abstract_syntax), str(cx.transfer_syntax[0]))
+        cx.context_id: (str(cx.abstract_syntax), str(cx.transfer_syntax[0]))
         for cx in results
-        if cx.result == 0x00
+        if cx.result == 0x00 and cx.context_id is not None
     }
     return accepted, bytes(pdu.encode())

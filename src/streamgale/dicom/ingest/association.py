@@ -26,6 +26,7 @@ announced instance by instance, and study assembly's quiet timer closes it.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import socket
@@ -36,13 +37,12 @@ from streamgale.dicom.ingest import dimse
 from streamgale.dicom.ingest.acse import Acceptance, Negotiated, negotiate
 from streamgale.dicom.ingest.dimse import CommandField, Status
 from streamgale.dicom.ingest.dul import (
+    PduReader,
     PduType,
     ProtocolError,
     encode_abort,
     encode_p_data,
     encode_release_rp,
-    iter_pdvs,
-    read_pdu,
 )
 from streamgale.dicom.ingest.store import InstanceStore, SopClassMismatchError
 from streamgale.errors import DicomError, InvalidInstanceError, LogError
@@ -50,8 +50,6 @@ from streamgale.errors import DicomError, InvalidInstanceError, LogError
 __all__ = ["AssociationState", "serve_association"]
 
 logger = logging.getLogger("streamgale.dicom.scp")
-
-Data = bytes | memoryview
 
 
 class AssociationState(enum.Enum):
@@ -64,21 +62,54 @@ class AssociationState(enum.Enum):
     ABORTED = "aborted"
 
 
-@dataclass
-class _Message:
-    """A DIMSE message being reassembled from PDV fragments (PS3.7 8.1)."""
+class _Reassembly:
+    """The DIMSE message being received (PS3.7 8.1): its command set and its dataset.
 
-    command: bytearray = field(default_factory=bytearray)
-    fragments: list[memoryview] = field(default_factory=list)
-    decoded: dimse.Command | None = None
+    Dataset fragments are received straight into one buffer that is reused
+    from message to message, so storing an instance costs no allocation and
+    no copy on the way in.
+    """
+
+    _INITIAL = 1024 * 1024
+    _KEEP_AT_MOST = 64 * 1024 * 1024  # a buffer grown past this is dropped after use
+
+    def __init__(self) -> None:
+        self.command = bytearray()
+        self.decoded: dimse.Command | None = None
+        self._buffer = bytearray(self._INITIAL)
+        self._size = 0
+
+    def reserve(self, size: int) -> memoryview:
+        """The next ``size`` bytes of the dataset buffer, to receive a fragment into."""
+        need = self._size + size
+        if need > len(self._buffer):
+            # A new buffer rather than a resize: a view of the old one may still live.
+            grown = bytearray(max(need, 2 * len(self._buffer)))
+            grown[: self._size] = memoryview(self._buffer)[: self._size]
+            self._buffer = grown
+        view = memoryview(self._buffer)[self._size : need]
+        self._size = need
+        return view
+
+    def dataset(self) -> memoryview:
+        """The dataset received so far; valid until the next :meth:`reset`."""
+        return memoryview(self._buffer)[: self._size]
+
+    def reset(self) -> None:
+        """Ready for the next message."""
+        self.command = bytearray()
+        self.decoded = None
+        self._size = 0
+        if len(self._buffer) > self._KEEP_AT_MOST:
+            self._buffer = bytearray(self._INITIAL)
 
 
 @dataclass
 class _Association:
     sock: socket.socket
+    reader: PduReader
     store: InstanceStore
     negotiated: Negotiated
-    max_pdu: int
     stored: list[str] = field(default_factory=list)
 
 
@@ -100,8 +131,9 @@ def serve_association(
     """
     state = AssociationState.AWAITING_ASSOCIATE_RQ
     calling: str | None = None
+    reader = PduReader(sock, acceptance.max_pdu)
     try:
-        negotiated = _associate(sock, acceptance, contexts, at_limit())
+        negotiated = _associate(reader, sock, acceptance, contexts, at_limit())
         if negotiated is None:
             return AssociationState.ABORTED
         calling = negotiated.calling_ae
@@ -111,7 +143,7 @@ def serve_association(
             return state
         state = AssociationState.ESTABLISHED
         on_state(state, calling)
-        association = _Association(sock, store, negotiated, acceptance.max_pdu)
+        association = _Association(sock, reader, store, negotiated)
         state = _serve(association)
         return state
     except ProtocolError as exc:
@@ -119,8 +151,10 @@ def serve_association(
         _send_quietly(sock, encode_abort(2, exc.reason))
         state = AssociationState.ABORTED
         return state
-    except OSError as exc:  # reset, timeout: the peer is gone
+    except OSError as exc:  # reset, or silent past the network timeout
         logger.info("association from %r ended by the network: %s", calling, exc)
+        if isinstance(exc, (BlockingIOError, TimeoutError)):
+            _send_quietly(sock, encode_abort(2, 0))
         state = AssociationState.ABORTED
         return state
     finally:
@@ -128,63 +162,68 @@ def serve_association(
 
 
 def _associate(
-    sock: socket.socket, acceptance: Acceptance, contexts: list[object], at_limit: bool
+    reader: PduReader,
+    sock: socket.socket,
+    acceptance: Acceptance,
+    contexts: list[object],
+    at_limit: bool,
 ) -> Negotiated | None:
-    first = read_pdu(sock, 0)
-    if first is None:
+    header = reader.read_header()
+    if header is None:
         return None
-    kind, body = first
+    kind, length = header
     if kind is not PduType.A_ASSOCIATE_RQ:
         raise ProtocolError(f"expected an A-ASSOCIATE-RQ, got {kind.name}", reason=2)
-    negotiated = negotiate(body, acceptance, contexts, at_limit=at_limit)
+    negotiated = negotiate(reader.read_body(length), acceptance, contexts, at_limit=at_limit)
     sock.sendall(negotiated.reply)
     return negotiated
 
 
 def _serve(assoc: _Association) -> AssociationState:
-    message = _Message()
+    message = _Reassembly()
     while True:
-        got = read_pdu(assoc.sock, assoc.max_pdu)
-        if got is None:
+        header = assoc.reader.read_header()
+        if header is None:
             return AssociationState.ABORTED
-        kind, body = got
+        kind, length = header
         if kind is PduType.P_DATA_TF:
-            message = _on_p_data(assoc, message, body)
-        elif kind is PduType.A_RELEASE_RQ:
+            _on_p_data(assoc, message, length)
+            continue
+        assoc.reader.read_body(length)
+        if kind is PduType.A_RELEASE_RQ:
             _release(assoc)
             return AssociationState.RELEASED
-        elif kind is PduType.A_ABORT:
+        if kind is PduType.A_ABORT:
             return AssociationState.ABORTED
-        else:
-            raise ProtocolError(f"unexpected {kind.name} on an established association", reason=2)
+        raise ProtocolError(f"unexpected {kind.name} on an established association", reason=2)
 
 
-def _on_p_data(assoc: _Association, message: _Message, body: memoryview) -> _Message:
-    for context_id, is_command, last, fragment in iter_pdvs(body):
-        if context_id not in assoc.negotiated.contexts:
-            raise ProtocolError(f"presentation context {context_id} was not accepted", reason=6)
-        if is_command:
-            message.command += fragment
-            if last:
+def _on_p_data(assoc: _Association, message: _Reassembly, length: int) -> None:
+    remaining = length
+    while remaining:
+        pdv = assoc.reader.read_pdv_header(remaining)
+        remaining -= 6 + pdv.size
+        if pdv.context_id not in assoc.negotiated.contexts:
+            raise ProtocolError(f"presentation context {pdv.context_id} was not accepted", reason=6)
+        if pdv.is_command:
+            message.command += assoc.reader.read_body(pdv.size)
+            if pdv.is_last:
                 message.decoded = dimse.decode_command(message.command)
                 if not message.decoded.has_data_set:
-                    _dispatch(assoc, message.decoded, context_id, None)
-                    message = _Message()
+                    _dispatch(assoc, message.decoded, pdv.context_id, None)
+                    message.reset()
             continue
         if message.decoded is None:
             raise ProtocolError("a dataset fragment arrived before its command set", reason=2)
-        if last:
-            # Each PDU has its own buffer, so fragments stay valid until joined once;
-            # a dataset that came in one fragment is used in place.
-            data: Data = b"".join([*message.fragments, fragment]) if message.fragments else fragment
-            _dispatch(assoc, message.decoded, context_id, data)
-            message = _Message()
-        else:
-            message.fragments.append(fragment)
-    return message
+        assoc.reader.read_into(message.reserve(pdv.size))
+        if pdv.is_last:
+            _dispatch(assoc, message.decoded, pdv.context_id, message.dataset())
+            message.reset()
 
 
-def _dispatch(assoc: _Association, command: dimse.Command, context_id: int, data: Data | None) -> None:
+def _dispatch(
+    assoc: _Association, command: dimse.Command, context_id: int, data: memoryview | None
+) -> None:
     abstract, transfer = assoc.negotiated.contexts[context_id]
     field_ = command.command_field
     if field_ == CommandField.C_ECHO_RQ:
@@ -202,7 +241,7 @@ def _dispatch(assoc: _Association, command: dimse.Command, context_id: int, data
     assoc.sock.sendall(encode_p_data(context_id, reply, command=True))
 
 
-def _c_store(assoc: _Association, command: dimse.Command, transfer: str, data: Data) -> bytes:
+def _c_store(assoc: _Association, command: dimse.Command, transfer: str, data: memoryview) -> bytes:
     sop_class = command.uid(dimse.AFFECTED_SOP_CLASS_UID)
     sop_instance = command.uid(dimse.AFFECTED_SOP_INSTANCE_UID)
     status, comment = _store(assoc, data, transfer, sop_class)
@@ -215,7 +254,9 @@ def _c_store(assoc: _Association, command: dimse.Command, transfer: str, data: D
     )
 
 
-def _store(assoc: _Association, data: Data, transfer: str, sop_class: str) -> tuple[int, str | None]:
+def _store(
+    assoc: _Association, data: memoryview, transfer: str, sop_class: str
+) -> tuple[int, str | None]:
     """Store and map the outcome to a C-STORE status (PS3.4 B.2.3)."""
     calling = assoc.negotiated.calling_ae
     try:
@@ -231,7 +272,7 @@ def _store(assoc: _Association, data: Data, transfer: str, sop_class: str) -> tu
     except InvalidInstanceError as exc:
         logger.info("refused an instance from %r: %s", calling, exc.reason)
         return Status.CANNOT_UNDERSTAND, exc.reason
-    except (OSError, LogError, DicomError) as exc:
+    except Exception as exc:  # disk full, database error...: refuse, the sender retries
         logger.exception("could not store an instance from %r", calling)
         return Status.OUT_OF_RESOURCES, f"storage failed: {exc}"
     assoc.stored.append(stored.sop_instance_uid)
@@ -254,7 +295,5 @@ def _release(assoc: _Association) -> None:
 
 
 def _send_quietly(sock: socket.socket, data: bytes) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.sendall(data)
-    except OSError:
-        pass

@@ -94,7 +94,9 @@ class Command:
         """An unsigned short element; :class:`ProtocolError` if absent or malformed."""
         value = self.elements.get(tag)
         if value is None or len(value) != 2:
-            raise ProtocolError(f"the command set lacks a valid ({tag >> 16:04X},{tag & 0xFFFF:04X})")
+            raise ProtocolError(
+                f"the command set lacks a valid ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+            )
         return int(_US.unpack(value)[0])
 
     def uid(self, tag: int) -> str:

@@ -1,16 +1,19 @@
 """The DICOM Upper Layer's PDUs as the storage SCP reads and writes them (PS3.8 9.3).
 
 Only what an acceptor of C-STORE and C-ECHO needs, on a blocking socket:
-read one PDU, split a P-DATA-TF into its presentation data values, and
+read PDU headers and presentation data values (:class:`PduReader`), and
 encode P-DATA-TF, A-RELEASE-RP, A-ASSOCIATE-RJ and A-ABORT. A-ASSOCIATE-RQ
 and -AC go through pynetdicom's codecs (:mod:`~streamgale.dicom.ingest.acse`).
 
-Reading a PDU is one ``recv_into`` loop into a buffer of its announced size,
-so a 512 KiB instance costs a handful of system calls, not one per 4 KiB.
-
->>> pdu = encode_p_data(1, b"\\x01\\x02", command=True)
->>> pdu[:6], list(iter_pdvs(memoryview(pdu)[6:]))[0][:3]
-(b'\\x04\\x00\\x00\\x00\\x00\\x08', (1, True, True))
+>>> import socket
+>>> left, right = socket.socketpair()
+>>> left.sendall(encode_p_data(1, b"\\x01\\x02", command=True))
+>>> reader = PduReader(right, max_pdu=16384)
+>>> reader.read_header()
+(<PduType.P_DATA_TF: 4>, 8)
+>>> reader.read_pdv_header(8)
+PdvHeader(size=2, context_id=1, is_command=True, is_last=True)
+>>> left.close(); right.close()
 """
 
 from __future__ import annotations
@@ -18,23 +21,26 @@ from __future__ import annotations
 import enum
 import socket
 import struct
-from collections.abc import Iterator
+from dataclasses import dataclass
 
 from streamgale.errors import DicomError
 
 __all__ = [
+    "PduReader",
     "PduType",
+    "PdvHeader",
     "ProtocolError",
     "encode_abort",
     "encode_associate_rj",
     "encode_p_data",
     "encode_release_rp",
-    "iter_pdvs",
-    "read_pdu",
 ]
 
 _HEADER = struct.Struct(">BxL")
 _PDV_HEADER = struct.Struct(">LBB")
+# Association control PDUs are small; an A-ASSOCIATE-RQ with 128 contexts of
+# many transfer syntaxes stays far below this.
+_MAX_CONTROL_PDU = 1024 * 1024
 
 
 class PduType(enum.IntEnum):
@@ -61,50 +67,81 @@ class ProtocolError(DicomError):
         super().__init__(message)
 
 
-def read_pdu(sock: socket.socket, max_length: int) -> tuple[PduType, memoryview] | None:
-    """Read one PDU: its type and its body (the bytes after the 6-byte header).
+@dataclass(frozen=True)
+class PdvHeader:
+    """A presentation data value item header (PS3.8 9.3.5.1, Annex E.2)."""
 
-    Returns None when the peer closed the connection cleanly between PDUs.
-    Raises :class:`ProtocolError` for an unknown type or a PDU longer than
-    ``max_length`` (0: no limit), and ``OSError`` (including a timeout)
-    from the socket.
+    size: int
+    """Length of the fragment that follows (the item length less its 2 header bytes)."""
+    context_id: int
+    is_command: bool
+    is_last: bool
+
+
+class PduReader:
+    """Reads PDUs from a blocking socket, fragments straight into the caller's buffers.
+
+    A P-DATA-TF is consumed item by item (:meth:`read_pdv_header`, then
+    :meth:`read_into`), so a dataset is received directly into the buffer it
+    is stored from: no per-PDU allocation, no copy to reassemble it.
     """
-    header = _recv_exactly(sock, _HEADER.size)
-    if header is None:
-        return None
-    kind, length = _HEADER.unpack(header)
-    try:
-        pdu_type = PduType(kind)
-    except ValueError:
-        raise ProtocolError(f"unrecognized PDU type 0x{kind:02X}", reason=1) from None
-    # An A-ASSOCIATE-RQ may carry many contexts; bound it separately from P-DATA.
-    limit = max_length + _HEADER.size if max_length and pdu_type is PduType.P_DATA_TF else 0
-    if limit and length > limit or length > 64 * 1024 * 1024:
-        msg = f"{pdu_type.name} of {length} bytes exceeds the negotiated maximum {max_length}"
-        raise ProtocolError(msg, reason=6)
-    body = _recv_exactly(sock, length) if length else memoryview(b"")
-    if body is None:
-        raise ProtocolError(f"the peer closed the connection after a {pdu_type.name} header")
-    return pdu_type, body
 
+    def __init__(self, sock: socket.socket, max_pdu: int) -> None:
+        self._sock = sock
+        self._max_pdu = max_pdu
+        self._header = bytearray(_HEADER.size)
+        self._header_view = memoryview(self._header)
 
-def iter_pdvs(body: memoryview) -> Iterator[tuple[int, bool, bool, memoryview]]:
-    """The presentation data values of a P-DATA-TF body (PS3.8 9.3.5.1, E.2).
+    def read_header(self) -> tuple[PduType, int] | None:
+        """The type and length of the next PDU; None if the peer closed cleanly before it.
 
-    Yields (presentation context ID, is command, is last fragment, fragment).
-    """
-    position = 0
-    end = len(body)
-    while position < end:
-        if end - position < _PDV_HEADER.size:
+        Raises :class:`ProtocolError` for an unknown type or a P-DATA-TF longer
+        than the maximum length offered (0: no limit).
+        """
+        if not self._fill(self._header_view, eof_ok=True):
+            return None
+        kind, length = _HEADER.unpack(self._header)
+        try:
+            pdu_type = PduType(kind)
+        except ValueError:
+            raise ProtocolError(f"unrecognized PDU type 0x{kind:02X}", reason=1) from None
+        too_long = pdu_type is PduType.P_DATA_TF and self._max_pdu and length > self._max_pdu
+        if too_long or (length > _MAX_CONTROL_PDU and pdu_type is not PduType.P_DATA_TF):
+            msg = f"{pdu_type.name} of {length} bytes exceeds the maximum {self._max_pdu}"
+            raise ProtocolError(msg, reason=6)
+        return pdu_type, length
+
+    def read_body(self, length: int) -> memoryview:
+        """The body of a non-P-DATA PDU (small: association control)."""
+        view = memoryview(bytearray(length))
+        self._fill(view, eof_ok=False)
+        return view
+
+    def read_pdv_header(self, remaining: int) -> PdvHeader:
+        """The next PDV item header of a P-DATA-TF with ``remaining`` bytes left in it."""
+        if remaining < _PDV_HEADER.size:
             raise ProtocolError("a P-DATA-TF ends inside a PDV item header", reason=6)
-        length, context_id, control = _PDV_HEADER.unpack_from(body, position)
-        if length < 2 or position + 4 + length > end:
+        self._fill(self._header_view, eof_ok=False)
+        length, context_id, control = _PDV_HEADER.unpack(self._header)
+        if length < 2 or length + 4 > remaining:
             raise ProtocolError(f"a PDV item claims {length} bytes past its PDU", reason=6)
-        start = position + _PDV_HEADER.size
-        stop = position + 4 + length
-        yield context_id, bool(control & 0x01), bool(control & 0x02), body[start:stop]
-        position = stop
+        return PdvHeader(length - 2, context_id, bool(control & 0x01), bool(control & 0x02))
+
+    def read_into(self, view: memoryview) -> None:
+        """Fill ``view`` exactly from the socket."""
+        self._fill(view, eof_ok=False)
+
+    def _fill(self, view: memoryview, *, eof_ok: bool) -> bool:
+        got = 0
+        size = len(view)
+        while got < size:
+            count = self._sock.recv_into(view[got:])
+            if count == 0:
+                if eof_ok and got == 0:
+                    return False
+                raise ProtocolError(f"the peer closed the connection inside a PDU ({got}/{size})")
+            got += count
+        return True
 
 
 def encode_p_data(context_id: int, fragment: bytes, *, command: bool, last: bool = True) -> bytes:
@@ -127,18 +164,3 @@ def encode_abort(source: int = 2, reason: int = 0) -> bytes:
 def encode_associate_rj(result: int, source: int, reason: int) -> bytes:
     """An A-ASSOCIATE-RJ PDU (PS3.8 9.3.4): result 1 permanent / 2 transient."""
     return _HEADER.pack(PduType.A_ASSOCIATE_RJ, 4) + bytes([0, result, source, reason])
-
-
-def _recv_exactly(sock: socket.socket, size: int) -> memoryview | None:
-    """``size`` bytes from ``sock``; None if it closed before the first one."""
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    got = 0
-    while got < size:
-        count = sock.recv_into(view[got:])
-        if count == 0:
-            if got == 0:
-                return None
-            raise ProtocolError(f"the peer closed the connection inside a PDU ({got}/{size})")
-        got += count
-    return view

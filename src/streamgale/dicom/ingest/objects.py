@@ -39,9 +39,14 @@ __all__ = ["ObjectFiles"]
 
 
 class ObjectFiles:
-    """Durable, content-addressed files under ``directory``; safe from many threads."""
+    """Durable, content-addressed files under ``directory``; safe from many threads.
 
-    def __init__(self, directory: Path) -> None:
+    With ``fsync=False`` nothing is forced to disk: a file survives a crash of
+    the process (the kernel holds it) but not necessarily a power loss.
+    """
+
+    def __init__(self, directory: Path, *, fsync: bool = True) -> None:
+        self._fsync = fsync
         self._root = Path(directory)
         self._objects = self._root / "objects"
         self._tmp = self._root / "tmp"
@@ -75,11 +80,15 @@ class ObjectFiles:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             self._keep_or_replace(path, sha, chunks)
-            _fsync_all(dirty)
+            if self._fsync:
+                _fsync_all(dirty)
             self._mark_durable(path.parent)
             return sha, path
         try:
             _write_all(fd, chunks)
+            if not self._fsync:
+                self._mark_durable(path.parent)
+                return sha, path
             # The directory fsyncs run on the pool while this thread fsyncs the file.
             pending = [self._flushers.submit(_fsync_dir, d) for d in dirty]
             os.fsync(fd)
@@ -108,13 +117,15 @@ class ObjectFiles:
     def _keep_or_replace(self, path: Path, sha: str, chunks: Sequence[bytes | memoryview]) -> None:
         """The name exists: keep it if intact (fsynced again), else replace it atomically."""
         if self.verify(path, sha):
-            _fsync_file(path)  # a crash may have cut its first writer short of the fsync
+            if self._fsync:
+                _fsync_file(path)  # a crash may have cut its first writer short of the fsync
             return
         tmp = self._tmp / f"{uuid.uuid4().hex}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             _write_all(fd, chunks)
-            os.fsync(fd)
+            if self._fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)

@@ -16,10 +16,10 @@ to :meth:`InstanceStore.put` untouched.
 >>> config = ScpConfig(ae_title="STREAMGALE", port=0)
 >>> config.host, config.max_associations
 ('127.0.0.1', 16)
->>> ScpConfig(ae_title="WAY_TOO_LONG_FOR_AN_AE")
+>>> ScpConfig(ae_title="WAY_TOO_LONG_FOR_AN_AE")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-streamgale.errors.ConfigError: key 'ae_title': AE title 'WAY_TOO_LONG_FOR_AN_AE' must be 1 to 16 characters without backslash or control characters (PS3.5 6.2, VR AE)
+streamgale.errors.ConfigError: key 'ae_title': AE title 'WAY_TOO_LONG_FOR_AN_AE' must be 1 to 16...
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import struct
 import threading
 from dataclasses import dataclass
 from types import TracebackType
@@ -97,9 +98,18 @@ class ConnectionInfo:
 
 
 def configure_socket(sock: socket.socket, timeout: float) -> None:
-    """Set TCP_NODELAY and a read timeout on an accepted socket."""
+    """Set TCP_NODELAY and kernel-side send and receive timeouts on an accepted socket.
+
+    The timeouts are SO_RCVTIMEO / SO_SNDTIMEO on a blocking socket rather
+    than :meth:`socket.socket.settimeout`, which would add a ``poll`` system
+    call before every read; an expired one surfaces as ``OSError`` (EAGAIN).
+    """
+    sock.setblocking(True)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.settimeout(timeout)
+    seconds = int(timeout)
+    timeval = struct.pack("ll", seconds, int((timeout - seconds) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
 
 class _Connection:
@@ -208,7 +218,8 @@ class StorageSCP:
         self.stop()
 
     def _address(self) -> tuple[str, int]:
-        assert self._listener is not None  # noqa: S101 - only called while started
+        if self._listener is None:
+            raise DicomError("the SCP is not started; call start() first")
         host, port = self._listener.getsockname()[:2]
         return str(host), int(port)
 

@@ -97,6 +97,12 @@ class InstanceStore:
     completion signal always follows the instance events it covers).
     Instances larger than ``max_instance_bytes`` are refused. ``clock``
     gives the unix time stamped on events. All methods are thread-safe.
+
+    ``fsync=False`` trades power-loss safety for speed: files are not forced
+    to disk and the log is not synced by ``put`` (give it a log whose policy
+    is not ``ALWAYS``), so an acknowledged instance survives ``kill -9`` of
+    the process, which leaves the kernel's page cache intact, but may be lost
+    if the machine loses power. It is what dcmtk's storescp does.
     """
 
     def __init__(
@@ -107,6 +113,7 @@ class InstanceStore:
         topic: str = "instances",
         max_instance_bytes: int = 2 * 1024**3,
         clock: Callable[[], float] = time.time,
+        fsync: bool = True,
     ) -> None:
         if max_instance_bytes <= 0:
             msg = f"max_instance_bytes must be positive, got {max_instance_bytes}"
@@ -116,7 +123,8 @@ class InstanceStore:
         self._topic = topic
         self._max_bytes = max_instance_bytes
         self._clock = clock
-        self._objects = ObjectFiles(self._directory)
+        self._fsync = fsync
+        self._objects = ObjectFiles(self._directory, fsync=fsync)
         self._index = InstanceIndex(self._directory / "index.sqlite")
         self._claims: dict[str, _Claim] = {}
         self._claims_lock = threading.Lock()
@@ -129,6 +137,11 @@ class InstanceStore:
     def directory(self) -> Path:
         """Where the object files and the index live."""
         return self._directory
+
+    @property
+    def max_instance_bytes(self) -> int:
+        """The largest instance :meth:`put` accepts."""
+        return self._max_bytes
 
     @property
     def topic(self) -> str:
@@ -148,14 +161,18 @@ class InstanceStore:
 
         ``data`` is a Part-10 file or a bare dataset; a bare dataset is encoded
         in ``transfer_syntax_uid`` (guessed among the uncompressed syntaxes
-        when not given). ``sop_class_uid``, when given, is the SOP class the
-        sender announced (the C-STORE Affected SOP Class UID); a dataset of
-        another class raises :class:`SopClassMismatchError`.
+        when not given; a Part-10 file's own file meta always wins).
+        ``sop_class_uid``, when given, is the SOP class the sender announced
+        (the C-STORE Affected SOP Class UID); a dataset of another class
+        raises :class:`SopClassMismatchError`. ``data`` is not kept after
+        return, so a reused receive buffer is fine.
 
-        On return the file, its index row and its event are durable. A SOP
-        Instance UID already stored returns the first copy with
-        ``duplicate=True`` and publishes nothing (unless a crash had kept its
-        event from the log: it is published now).
+        On return the file and its event are durable (the index row too, in
+        effect: opening the store rebuilds it from the log). A SOP Instance
+        UID already stored returns the first copy with ``duplicate=True`` and
+        publishes nothing (unless a crash had kept its event from the log: it
+        is published now); the first copy is kept even if the resent bytes
+        differ.
 
         Raises :class:`~streamgale.errors.InvalidInstanceError` for bytes that
         cannot be stored (unreadable, a required UID missing, too large);
@@ -291,7 +308,8 @@ class InstanceStore:
 
     def _append(self, payload: bytes) -> int:
         offset = self._log.append(self._topic, _PARTITION, [payload])
-        self._log.sync()  # a no-op for an ALWAYS log, whose append already fsynced
+        if self._fsync:
+            self._log.sync()  # a no-op for an ALWAYS log, whose append already fsynced
         return offset
 
     @contextmanager

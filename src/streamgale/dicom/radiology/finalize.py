@@ -56,6 +56,8 @@ class ResultSummary:
     probability: float
     instances: int
     quarantined: int
+    sop_instance_uids: tuple[str, ...]
+    """The instances this result covers (its inputs that were processed)."""
     timings_ms: Mapping[str, float]
     sr_path: str | None
     seg_path: str | None
@@ -100,6 +102,7 @@ class Finalizer:
             probability=finding.probability if finding else 0.0,
             instances=len(work.results),
             quarantined=len(work.quarantined),
+            sop_instance_uids=tuple(str(r.meta["sop_instance_uid"]) for r in work.results),
             timings_ms=dict(record.timings),
             sr_path=str(stored.sr_path) if stored.sr_path else None,
             seg_path=str(stored.seg_path) if stored.seg_path else None,
@@ -205,6 +208,22 @@ class Finalizer:
         from pydicom import dcmread
 
         return dcmread(self._store.path_of(sop_instance_uid), stop_before_pixels=True)
+
+
+def _segmentable(sources: Sequence[Any], outcomes: Sequence[InferenceResult]) -> bool:
+    """A SEG is built for one series of single-frame images sharing one geometry;
+    anything else (mixed series, multi-frame, mixed sizes) gets the SR alone."""
+    geometry = {
+        (
+            str(s.SeriesInstanceUID),
+            int(s.Rows),
+            int(s.Columns),
+            int(getattr(s, "NumberOfFrames", 1) or 1),
+        )
+        for s in sources
+    }
+    single = all(np.asarray(r.outputs["mask"]).shape[0] == 1 for r in outcomes)
+    return len(geometry) == 1 and next(iter(geometry))[3] == 1 and single
 
 
 def _result_id(work: StudyWork) -> str:

@@ -90,8 +90,11 @@ class Preparer:
                 ds = deidentify(ds, self._require_deid())
             stage = "decode"
             tensors = {m: preprocess_instance(ds, self._preprocess[m]) for m in models}
-        except DicomError as exc:
-            reason = getattr(exc, "reason", None) or str(exc)
+        except Exception as exc:
+            # Bad input is data: whatever a codec or parser raises on it (a
+            # decompression bomb, a garbled stream), the instance is quarantined
+            # with the reason instead of stopping the step.
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
             self._quarantine.put(
                 data,
                 reason=reason,
