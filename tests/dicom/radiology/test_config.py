@@ -22,7 +22,10 @@ def test_the_reference_example_loads() -> None:
     assert settings.stow is not None and settings.stow.port == 8090
     assert [m.name for m in settings.models] == ["demo-lesion"]
     assert [r.name for r in settings.routes] == ["chest-ct"]
-    assert settings.state_dir == EXAMPLE.parent.parent / ".streamgale" / "radiology"
+    assert (
+        settings.state_dir.resolve()
+        == (EXAMPLE.parent.parent / ".streamgale" / "radiology").resolve()
+    )
     assert is_radiology_file(EXAMPLE)
 
 

@@ -111,8 +111,19 @@ class StudyCollector(StepLogic):
             for model in models
         ]
         self._finished.setdefault(study_uid, set()).update(sops)
-        del self._studies[study_uid]
+        self._forget(study_uid, set(sops))
         return work
+
+    def _forget(self, study_uid: str, sops: set[str]) -> None:
+        """Drop what the emitted work covered; keep instances already under way for
+        the next version (they arrived after the study event was cut)."""
+        study = self._studies[study_uid]
+        study.pending = None
+        for sop in sops:
+            study.expectations.pop(sop, None)
+        study.outcomes = {k: v for k, v in study.outcomes.items() if k[0] not in sops}
+        if not study.expectations and not study.outcomes:
+            del self._studies[study_uid]
 
     @staticmethod
     def _work(

@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from streamgale.dicom.delivery import DeliveryManager
 from streamgale.dicom.ingest.store import InstanceStore
+from streamgale.dicom.quality import QuarantineStore
 from streamgale.dicom.radiology.collect import StudyWork
 from streamgale.dicom.results import (
     Finding,
@@ -64,7 +65,7 @@ class ResultSummary:
 
 
 class Finalizer:
-    """Callable for a ``map`` step: StudyWork -> ResultSummary."""
+    """Callable for a ``flat_map`` step: StudyWork -> [ResultSummary] (none if quarantined)."""
 
     def __init__(
         self,
@@ -74,6 +75,7 @@ class Finalizer:
         *,
         delivery: DeliveryManager | None = None,
         destinations_of: Mapping[str, Sequence[str]] | None = None,
+        quarantine: QuarantineStore | None = None,
         demo: bool = False,
     ) -> None:
         self._store = store
@@ -81,15 +83,22 @@ class Finalizer:
         self._models = models
         self._delivery = delivery
         self._destinations_of = destinations_of or {}
+        self._quarantine = quarantine
         self._demo = demo
 
-    def __call__(self, work: StudyWork) -> ResultSummary:
+    def __call__(self, work: StudyWork) -> ResultSummary | None:
         started = time.perf_counter()
         result_id = _result_id(work)
         try:
             stored = self._results.get(result_id)  # a replay after a crash: already built
         except DicomError:
-            stored = self._build(work, result_id, started)
+            try:
+                stored = self._build(work, result_id, started)
+            except Exception as exc:
+                self._quarantine_work(
+                    work, f"results could not be built: {type(exc).__name__}: {exc}"
+                )
+                return None
         self._deliver(work, stored)
         record = stored.load()
         finding = record.findings[0] if record.findings else None
@@ -193,6 +202,21 @@ class Finalizer:
         finding = Finding(label, best, present, measurements, positive)
         return finding, seg
 
+    def _quarantine_work(self, work: StudyWork, reason: str) -> None:
+        """Inputs whose result cannot be built end quarantined, with the reason."""
+        if self._quarantine is None:
+            raise DicomError(reason)
+        for result in work.results:
+            sop = str(result.meta["sop_instance_uid"])
+            self._quarantine.put(
+                self._store.read_bytes(sop),
+                reason=reason,
+                stage="results",
+                source="api",
+                sop_instance_uid=sop,
+                study_instance_uid=work.study_instance_uid,
+            )
+
     def _deliver(self, work: StudyWork, stored: StoredResult) -> None:
         if self._delivery is None:
             return
@@ -207,7 +231,28 @@ class Finalizer:
     def _source(self, sop_instance_uid: str) -> Any:
         from pydicom import dcmread
 
-        return dcmread(self._store.path_of(sop_instance_uid), stop_before_pixels=True)
+        ds = dcmread(self._store.path_of(sop_instance_uid), stop_before_pixels=True)
+        # Result objects copy the patient and study modules from their sources,
+        # where these are Type 2: present, possibly empty. Senders omit them
+        # often enough that an absent one must not stop a result.
+        for keyword in _TYPE2_COPIED:
+            if keyword not in ds:
+                setattr(ds, keyword, "")
+        return ds
+
+
+_TYPE2_COPIED = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+)
+"""Type 2 attributes of the Patient and General Study modules (PS3.3 C.7.1.1, C.7.2.1)."""
 
 
 def _segmentable(sources: Sequence[Any], outcomes: Sequence[InferenceResult]) -> bool:

@@ -175,9 +175,12 @@ class RadiologyApp:
             models,
             delivery=self.delivery,
             destinations_of={r.name: r.destinations for r in s.routes},
+            quarantine=self.quarantine,
             demo=s.demo,
         )
-        work.map("finalize", finalizer).sink("results", _CallbackSink(self._record))
+        work.flat_map("finalize", lambda w: [x for x in [finalizer(w)] if x is not None]).sink(
+            "results", _CallbackSink(self._record)
+        )
         return p
 
     def _quarantine_failure(self, failure: InferenceFailure) -> InferenceFailure:
