@@ -126,3 +126,81 @@ def test_an_invalid_instance_is_quarantined_and_its_study_still_completes(
     assert entry.sop_instance_uid == str(series[1].SOPInstanceUID)
     assert entry.stage == "validation"
     assert "Rows" in entry.reason
+
+
+def _start(settings: RadiologySettings) -> tuple[RadiologyApp, threading.Thread]:
+    app = RadiologyApp(settings)
+    thread = threading.Thread(target=app.run, daemon=True)
+    thread.start()
+    assert app.ready.wait(30)
+    return app, thread
+
+
+def _organs(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return load_model_config(
+        segmenter(tmp_path, size=32, preprocessing={"voi": "lung", "size": [32, 32]})
+    )
+
+
+def test_files_dropped_in_the_inbox_folder_get_results(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    settings = RadiologySettings(
+        state_dir=tmp_path / "state",
+        models=(_organs(tmp_path),),
+        routes=(Route("ct", modalities={"CT"}, models=("organs",)),),
+        dimse=None,
+        stow=None,
+        folder=inbox,
+        quiet_seconds=0.5,
+        checkpoint_interval=0.2,
+    )
+    app, thread = _start(settings)
+    try:
+        series = ct_series(slices=4, size=64, seed=5)
+        write_instances(series, tmp_path / "staging")
+        for path in sorted((tmp_path / "staging").iterdir()):
+            path.rename(inbox / path.name)  # atomic, as a careful writer would
+        _wait_for(app, 1)
+        [summary] = app.summaries
+        assert summary.instances == 4
+        assert len(list((inbox / ".done").iterdir())) == 4
+    finally:
+        app.stop()
+        thread.join(30)
+
+
+def test_a_released_instance_goes_through_the_pipeline_again(tmp_path: Path) -> None:
+    from streamgale.dicom.quality import QuarantineStatus, ValidationLimits
+
+    settings = RadiologySettings(
+        state_dir=tmp_path / "state",
+        models=(_organs(tmp_path),),
+        routes=(Route("ct", modalities={"CT"}, models=("organs",)),),
+        dimse=ScpConfig(port=0),
+        stow=None,
+        limits=ValidationLimits(max_rows=32),  # 64-row images are refused into quarantine
+        quiet_seconds=0.5,
+        checkpoint_interval=0.2,
+    )
+    app, thread = _start(settings)
+    try:
+        series = ct_series(slices=1, size=64, seed=6)
+        _send(app, write_instances(series, tmp_path / "send"))
+        deadline = time.monotonic() + 30
+        while not app.quarantine.list() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [first] = app.quarantine.list()
+        assert app.quarantine.request_release([first.id]) == 1
+        assert app.release_requested() == 1
+        while len(app.quarantine.list()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        entries = {e.id: e for e in app.quarantine.list()}
+        assert entries[first.id].status is QuarantineStatus.RELEASED
+        [again] = [e for e in entries.values() if e.id != first.id]
+        # Processed anew: refused again by the same limits, as a new entry with its reason.
+        assert again.sop_instance_uid == first.sop_instance_uid
+        assert "Rows" in again.reason
+    finally:
+        app.stop()
+        thread.join(30)

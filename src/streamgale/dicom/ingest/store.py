@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from streamgale.dicom.ingest.events import CompletionSignal, InstanceEvent, Scope, Source
@@ -249,6 +249,18 @@ class InstanceStore:
         )
         self._append(signal.to_json())
         return signal
+
+    def release(self, sop_instance_uid: str) -> InstanceEvent:
+        """Publish a stored instance again, as let out of quarantine by an operator.
+
+        The pipeline then processes it anew (source ``"release"``); durable on
+        return. KeyError if no instance has this SOP Instance UID.
+        """
+        self._check_open()
+        with self._claim(sop_instance_uid):
+            event = replace(self.get(sop_instance_uid).event, source="release")
+            self._append(event.to_json())
+        return event
 
     def republish_pending(self) -> int:
         """Publish every stored instance whose event never reached the log; return how many.

@@ -71,6 +71,9 @@ class StudyCollector(StepLogic):
             if port == 1:
                 study.pending = record
             elif isinstance(record, Expectation):
+                # An instance processed again (released from quarantine) is
+                # waited for again, whatever an earlier version did with it.
+                self._finished.get(study_uid, set()).discard(record.sop_instance_uid)
                 study.expectations[record.sop_instance_uid] = record
             else:
                 meta = record.request.meta if isinstance(record, InferenceFailure) else record.meta

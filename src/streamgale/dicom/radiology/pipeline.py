@@ -29,6 +29,7 @@ from streamgale.dataflow import Pipeline, Stream
 from streamgale.dicom.assembly import AssemblyConfig
 from streamgale.dicom.deid import DeidConfig
 from streamgale.dicom.delivery import DeliveryManager, Destination
+from streamgale.dicom.ingest.folder import FolderWatcher
 from streamgale.dicom.ingest.scp import ScpConfig, StorageSCP
 from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.quality import QuarantineStore, ValidationLimits
@@ -71,6 +72,8 @@ class RadiologySettings:
     name: str = "radiology"
     dimse: ScpConfig | None = field(default_factory=ScpConfig)
     stow: StowSettings | None = field(default_factory=StowSettings)
+    folder: Path | None = None
+    """A directory to watch: files dropped there are ingested (moved to .done/)."""
     destinations: tuple[Destination, ...] = ()
     deid: DeidConfig | None = None
     limits: ValidationLimits = field(default_factory=ValidationLimits)
@@ -142,7 +145,9 @@ class RadiologyApp:
             if settings.stow
             else None
         )
+        self.folder = FolderWatcher(settings.folder, self.store) if settings.folder else None
         self.ready = threading.Event()
+        self._releases = threading.Event()
 
     def _build(self) -> Pipeline:
         s = self.settings
@@ -212,16 +217,44 @@ class RadiologyApp:
                 self.stow.start()
             if self.delivery is not None:
                 self.delivery.start()
+            if self.folder is not None:
+                self.folder.start()
+            releases = threading.Thread(target=self._release_loop, name="releases", daemon=True)
+            releases.start()
             self.ready.set()
             self.runtime.run()
         finally:
+            self._releases.set()
             self.close()
+
+    def _release_loop(self, interval: float = 1.0) -> None:
+        """Feed instances an operator released from quarantine back into the pipeline."""
+        while not self._releases.wait(interval):
+            self.release_requested()
+
+    def release_requested(self) -> int:
+        """Re-ingest quarantine entries marked for release; returns how many."""
+        entries = self.quarantine.take_release_requests()
+        done = []
+        for entry in entries:
+            if entry.sop_instance_uid is None:
+                continue  # unreadable input: nothing to re-process; it stays requested
+            try:
+                self.store.release(entry.sop_instance_uid)
+            except KeyError:
+                self.store.put(self.quarantine.read_bytes(entry.id), source="release")
+            done.append(entry.id)
+        if done:
+            self.quarantine.mark_released(done)
+            self.runtime.wake.set()
+        return len(done)
 
     def stop(self) -> None:
         self.runtime.stop()
 
     def close(self) -> None:
         for closer in (
+            self.folder.stop if self.folder else None,
             self.scp.stop if self.scp else None,
             self.stow.stop if self.stow else None,
             self.delivery.close if self.delivery else None,
