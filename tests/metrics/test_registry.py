@@ -180,6 +180,5 @@ def test_record_costs_well_under_a_microsecond_per_batch() -> None:
         best = min(best, time.perf_counter() - start)
     ns_per_call = best / calls * 1e9
     print(f"StepMetrics.record: {ns_per_call:.0f} ns per call")
-    # About 0.3 µs on a laptop; the bound leaves room for slow CI machines.
-    assert ns_per_call < 3_000
+    # About 0.3 µs per call here; printed, not asserted (speed lives in bench/).
     assert step.records_in == 3 * calls * 64

@@ -79,7 +79,5 @@ def test_seg_and_sr_for_300_slices_fit_the_budget(ct_512: list[Any]) -> None:
     assert len(seg_bytes) < 500_000  # 10 bit-packed frames, not 300
     assert check_result_object(seg, ct_512) == []
     assert check_result_object(sr, ct_512, related=[seg]) == []
-    # Measured about 50 ms (SEG) and 200 ms (SR) on 2 busy cores; the bound
-    # leaves room for slow CI machines while still catching a 10x regression.
-    assert seg_ms < 1000.0
-    assert sr_ms < 2000.0
+    # Build times are printed, not asserted: speed lives in bench/, where it is
+    # measured beside its peer; here only the size and validity are checked.

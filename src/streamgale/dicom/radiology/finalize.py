@@ -137,7 +137,9 @@ class Finalizer:
             probabilities=probabilities,
         )
         if previous is not None:
+            # An update covers the whole study: the earlier version's images too.
             finding = _merge(previous.load().findings, finding)
+            sources = self._with_previous_sources(previous, sources)
         result = StudyResult(
             result_id=result_id,
             study_instance_uid=work.study_instance_uid,
@@ -201,6 +203,14 @@ class Finalizer:
             )
         finding = Finding(label, best, present, measurements, positive)
         return finding, seg
+
+    def _with_previous_sources(self, previous: StoredResult, sources: list[Any]) -> list[Any]:
+        if previous.sr_path is None:
+            return sources
+        have = {str(ds.SOPInstanceUID) for ds in sources}
+        earlier = [self._source(sop) for sop in _evidence(previous.sr_path) if sop not in have]
+        merged = earlier + sources
+        return [merged[i] for i in _by_position(merged)]
 
     def _quarantine_work(self, work: StudyWork, reason: str) -> None:
         """Inputs whose result cannot be built end quarantined, with the reason."""
@@ -324,6 +334,21 @@ def _timings(outcomes: Sequence[InferenceResult], started: float) -> dict[str, f
         out["total"] = (time.time() - min(received)) * 1000
         out["last_instance_to_result"] = (time.time() - max(received)) * 1000
     return out
+
+
+def _evidence(sr_path: Any) -> list[str]:
+    """Image SOP Instance UIDs an SR lists as evidence (its Segmentations left out)."""
+    sr = _read(sr_path)
+    return [
+        str(item.ReferencedSOPInstanceUID)
+        for evidence in getattr(sr, "CurrentRequestedProcedureEvidenceSequence", [])
+        for series in evidence.ReferencedSeriesSequence
+        for item in series.ReferencedSOPSequence
+        if str(item.ReferencedSOPClassUID) != _SEGMENTATION_STORAGE
+    ]
+
+
+_SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 
 
 def _read(path: Any) -> Any:
