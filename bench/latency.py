@@ -191,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         args.fsync,
         checkpoint_interval_s=args.checkpoint_interval,
     )
+    import resource
+
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
+        f"peak RSS {peak_mib:.0f} MiB; "
         f"{summary.count:,} events at {args.rate:,}/s, fsync {args.fsync}, "
         f"checkpoint every {args.checkpoint_interval:g} s: "
         f"p50 {summary.p50_ms:.3f} ms, p99 {summary.p99_ms:.3f} ms, "
