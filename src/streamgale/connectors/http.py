@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,6 +43,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from streamgale.connectors.base import BuildContext, Source
+from streamgale.connectors.httpd import listen
 from streamgale.connectors.ingest import IngestLog, IngestPartition
 from streamgale.connectors.ingest_body import parse_body
 from streamgale.errors import (
@@ -251,17 +251,9 @@ class _HttpServer(ThreadingHTTPServer):
 
 
 def _bind(config: HttpSource, inbox: IngestLog) -> _HttpServer:
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    server_class = type("_BoundServer", (_HttpServer,), {"address_family": family})
-    handler = type("_Handler", (_IngestHandler,), {"timeout": config.request_timeout_s})
-    try:
-        server: _HttpServer = server_class((config.host, config.port), handler)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}; "
-            "choose another port (0 picks a free one) or stop the process using it",
-            key="port",
-        ) from exc
+    server = listen(
+        _HttpServer, _IngestHandler, config.host, config.port, timeout=config.request_timeout_s
+    )
     server.inbox, server.ingest_path, server.max_body = inbox, config.path, config.max_body
     return server
 

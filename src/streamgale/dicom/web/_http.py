@@ -17,8 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from streamgale.connectors.httpd import listen
 from streamgale.dicom.web.multipart import DICOM_MEDIA_TYPE, parse_content_type, parse_related
-from streamgale.errors import ConfigError, IngestError
+from streamgale.errors import IngestError
 
 if TYPE_CHECKING:
     from streamgale.dicom.web.stow import StowServer
@@ -47,17 +48,9 @@ class StowHTTPServer(ThreadingHTTPServer):
 
 def bind(config: StowServer) -> StowHTTPServer:
     """Listen on the configured address; a port in use becomes a ConfigError."""
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    server_class = type("_BoundStowServer", (StowHTTPServer,), {"address_family": family})
-    handler = type("_Handler", (_StowHandler,), {"timeout": config.request_timeout_s})
-    try:
-        server: StowHTTPServer = server_class((config.host, config.port), handler)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}; "
-            "choose another port (0 picks a free one) or stop the process using it",
-            key="port",
-        ) from exc
+    server = listen(
+        StowHTTPServer, _StowHandler, config.host, config.port, timeout=config.request_timeout_s
+    )
     server.config = config
     return server
 
