@@ -59,6 +59,8 @@ class ResultSummary:
     quarantined: int
     sop_instance_uids: tuple[str, ...]
     """The instances this result covers (its inputs that were processed)."""
+    instance_ms: tuple[float, ...]
+    """Per instance: C-STORE/STOW arrival to its inference result, in milliseconds."""
     timings_ms: Mapping[str, float]
     sr_path: str | None
     seg_path: str | None
@@ -112,6 +114,7 @@ class Finalizer:
             instances=len(work.results),
             quarantined=len(work.quarantined),
             sop_instance_uids=tuple(str(r.meta["sop_instance_uid"]) for r in work.results),
+            instance_ms=tuple(_instance_ms(r) for r in work.results if r.meta.get("received_at")),
             timings_ms=dict(record.timings),
             sr_path=str(stored.sr_path) if stored.sr_path else None,
             seg_path=str(stored.seg_path) if stored.seg_path else None,
@@ -318,6 +321,12 @@ def _merge(previous: Sequence[Finding], new: Finding) -> Finding:
         {**old.measurements, **new.measurements},
         tuple(dict.fromkeys(old.source_sop_instance_uids + new.source_sop_instance_uids)),
     )
+
+
+def _instance_ms(result: InferenceResult) -> float:
+    """Arrival (the store's received_at) to the model's output for this instance."""
+    done = float(result.meta["prepared_at"]) + (result.queued_ms + result.infer_ms) / 1000
+    return (done - float(result.meta["received_at"])) * 1000
 
 
 def _timings(outcomes: Sequence[InferenceResult], started: float) -> dict[str, float]:
