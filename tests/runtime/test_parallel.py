@@ -55,3 +55,28 @@ def test_parallel_map_batches_on_large_numpy_batches() -> None:
     for got, sent in zip(out, batches, strict=True):
         np.testing.assert_allclose(got["v"], (sent["v"] - sent["v"].mean()) / sent["v"].std())
         assert got["shared"].sum() == 1_000_000
+
+
+def test_thread_executor_runs_unpicklable_functions_in_order(tmp_path: Path) -> None:
+    import threading
+
+    names: set[str] = set()
+    lock = threading.Lock()  # unpicklable: a process pool could not take this closure
+
+    def tag(x: int) -> int:
+        with lock:
+            names.add(threading.current_thread().name)
+        if x == 7:
+            raise ValueError("seven")
+        return x + 100
+
+    out: list[int] = []
+    p = Pipeline("threads")
+    p.source("in", TestingSource(list(range(50)), batch_size=3)).map(
+        "tag", tag, executor="thread"
+    ).sink("out", TestingSink(out))
+    p.run(RuntimeConfig(state_dir=tmp_path, handle_signals=False))
+    assert out == [x + 100 for x in range(50) if x != 7]
+    assert names and all(n.startswith("step-tag") for n in names)  # never the driver
+    [letter] = DeadLetterStore(tmp_path / "deadletters.sqlite").list()
+    assert letter.payload == 7 and "seven" in letter.error

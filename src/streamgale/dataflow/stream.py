@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from streamgale.batch import Batch
 from streamgale.connectors.base import Sink
@@ -39,6 +39,8 @@ __all__ = ["Branches", "KeySpec", "Stream"]
 T = TypeVar("T")
 U = TypeVar("U")
 KeySpec = str | Callable[[Any], Hashable]
+Executor = Literal["process", "thread"]
+"""Where a parallel step's function runs: worker processes or threads."""
 
 
 class Stream(Generic[T]):
@@ -70,13 +72,24 @@ class Stream(Generic[T]):
         self._pipeline.add_step(step)
         return step
 
-    def map(self, step_id: str, fn: Callable[[T], U], *, parallelism: int = 1) -> Stream[U]:
+    def map(
+        self,
+        step_id: str,
+        fn: Callable[[T], U],
+        *,
+        parallelism: int = 1,
+        executor: Executor = "process",
+    ) -> Stream[U]:
         """Replace each record by ``fn(record)``.
 
         With ``parallelism`` > 1 the function runs in that many worker
         processes (it must be defined at module level so it can be pickled);
-        use it for CPU-heavy functions. Record order is kept either way.
-        A record for which ``fn`` raises goes to the dead-letter store.
+        use it for CPU-heavy functions. ``executor="thread"`` runs it on that
+        many threads instead, off the driver even at parallelism 1: for
+        functions that hold unpicklable resources or spend their time in I/O
+        or GIL-releasing code, so that other steps keep moving meanwhile.
+        Record order is kept either way. A record for which ``fn`` raises
+        goes to the dead-letter store.
 
         >>> from streamgale import Pipeline
         >>> from streamgale.testing import TestingSource, run_to_list
@@ -84,7 +97,7 @@ class Stream(Generic[T]):
         >>> run_to_list(p.source("in", TestingSource([1, 2])).map("double", lambda x: 2 * x))
         [2, 4]
         """
-        factory = _parallel_or(fn, parallelism, per_record=True)
+        factory = _parallel_or(fn, parallelism, per_record=True, executor=executor)
         step = self._op(step_id, "map", factory, parallelism=parallelism)
         return Stream(self._pipeline, StreamRef(step.step_id))
 
@@ -114,7 +127,12 @@ class Stream(Generic[T]):
         return Stream(self._pipeline, StreamRef(step.step_id))
 
     def map_batches(
-        self, step_id: str, fn: Callable[[Batch], Batch], *, parallelism: int = 1
+        self,
+        step_id: str,
+        fn: Callable[[Batch], Batch],
+        *,
+        parallelism: int = 1,
+        executor: Executor = "process",
     ) -> Stream[Any]:
         """Vectorised map: ``fn`` takes and returns a whole micro-batch.
 
@@ -131,7 +149,7 @@ class Stream(Generic[T]):
         ...     "scale", lambda b: b.with_columns(v=b["v"] * 10)))
         [{'v': 10.0}, {'v': 20.0}]
         """
-        factory = _parallel_or(fn, parallelism, per_record=False)
+        factory = _parallel_or(fn, parallelism, per_record=False, executor=executor)
         step = self._op(step_id, "map_batches", factory, parallelism=parallelism)
         return Stream(self._pipeline, StreamRef(step.step_id))
 
@@ -281,16 +299,26 @@ class Branches(Generic[T]):
     falses: Stream[T]
 
 
-def _parallel_or(fn: Callable[..., Any], parallelism: int, *, per_record: bool) -> LogicFactory:
+def _parallel_or(
+    fn: Callable[..., Any],
+    parallelism: int,
+    *,
+    per_record: bool,
+    executor: Executor = "process",
+) -> LogicFactory:
     if not isinstance(parallelism, int) or parallelism < 1:
         raise PipelineDefinitionError(
             f"parallelism must be a whole number >= 1; got {parallelism!r}"
         )
-    if parallelism > 1:
+    if executor not in ("process", "thread"):
+        raise PipelineDefinitionError(f"executor must be 'process' or 'thread'; got {executor!r}")
+    if parallelism > 1 or executor == "thread":
         from streamgale.runtime.parallel import ParallelMapLogic
 
+        threads = executor == "thread"
+
         def build_parallel(ctx: StepContext, _: Any) -> StepLogic:
-            return ParallelMapLogic(ctx, fn, parallelism, per_record=per_record)
+            return ParallelMapLogic(ctx, fn, parallelism, per_record=per_record, threads=threads)
 
         return build_parallel
     if per_record:

@@ -1,4 +1,6 @@
-"""``map`` and ``map_batches`` with parallelism N: the function runs in worker processes.
+"""``map`` and ``map_batches`` with parallelism N: the function runs off the driver.
+
+With the default process executor it runs in worker processes.
 
 Whole micro-batches go to the workers (large numpy buffers through shared
 memory, see :mod:`streamgale.runtime.workers`), and results come back in
@@ -9,7 +11,9 @@ the worker and come back as dead letters with the remote traceback.
 from __future__ import annotations
 
 import functools
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from streamgale.batch import Batch, iter_rows
@@ -17,7 +21,7 @@ from streamgale.errors import StepError
 from streamgale.runtime.logic import Emit, StepContext, StepLogic
 from streamgale.runtime.workers import WorkerFailure, WorkerPool
 
-__all__ = ["ParallelMapLogic", "RemoteStepError"]
+__all__ = ["ParallelMapLogic", "RemoteStepError", "ThreadPool"]
 
 _POLL_INTERVAL = 0.001
 """How soon to look for finished batches while some are in flight."""
@@ -48,15 +52,66 @@ def apply_to_batch(fn: Callable[[Batch], Batch], batch: Batch) -> tuple[Batch, l
     return fn(batch), []
 
 
+class ThreadPool:
+    """:class:`WorkerPool`'s interface on threads.
+
+    For functions that cannot be pickled (they hold open stores) or that must
+    not run on the driver thread (long result encoding): the driver keeps
+    moving other steps' batches while these run. Results come back in
+    submission order; at most ``2 * threads`` batches are in flight.
+    """
+
+    def __init__(self, fn: Callable[[Any], Any], threads: int, *, name: str) -> None:
+        self._fn = fn
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix=name)
+        self._futures: deque[Future[Any]] = deque()
+        self._max_inflight = 2 * threads
+
+    def submit(self, item: Any) -> None:
+        if len(self._futures) >= self._max_inflight:
+            wait([self._futures[0]])  # backpressure: the oldest must finish first
+        self._futures.append(self._executor.submit(self._fn, item))
+
+    def poll(self) -> list[Any]:
+        out = []
+        while self._futures and self._futures[0].done():
+            out.append(_outcome(self._futures.popleft()))
+        return out
+
+    def drain(self) -> list[Any]:
+        out = []
+        while self._futures:
+            out.append(_outcome(self._futures.popleft()))
+        return out
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def _outcome(future: Future[Any]) -> Any:
+    error = future.exception()
+    return future.result() if error is None else WorkerFailure.from_exception(error)
+
+
 class ParallelMapLogic(StepLogic):
-    """Runs ``fn`` over micro-batches in ``processes`` worker processes."""
+    """Runs ``fn`` over micro-batches in ``n`` worker processes, or threads."""
 
     def __init__(
-        self, ctx: StepContext, fn: Callable[..., Any], processes: int, *, per_record: bool
+        self,
+        ctx: StepContext,
+        fn: Callable[..., Any],
+        n: int,
+        *,
+        per_record: bool,
+        threads: bool = False,
     ) -> None:
         self._ctx = ctx
-        wrapper = apply_per_record if per_record else apply_to_batch
-        self._pool = WorkerPool(functools.partial(wrapper, fn), processes)
+        wrapper = functools.partial(apply_per_record if per_record else apply_to_batch, fn)
+        self._pool: WorkerPool | ThreadPool = (
+            ThreadPool(wrapper, n, name=f"step-{ctx.step_id}")
+            if threads
+            else WorkerPool(wrapper, n)
+        )
         self._inflight: list[Batch] = []
 
     def on_batch(self, port: int, batch: Batch) -> Emit:

@@ -183,7 +183,10 @@ class RadiologyApp:
             quarantine=self.quarantine,
             demo=s.demo,
         )
-        work.flat_map("finalize", lambda w: [x for x in [finalizer(w)] if x is not None]).sink(
+        # Building SR/SEG takes hundreds of ms for a large study; on a thread it
+        # no longer holds up the ingest, preprocessing and inference of others.
+        results = work.map("finalize", finalizer, executor="thread")
+        results.filter("built", lambda r: r is not None).sink(
             "results", _CallbackSink(self._record)
         )
         return p
