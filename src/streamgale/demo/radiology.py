@@ -16,7 +16,6 @@ from __future__ import annotations
 import socket
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,8 +129,8 @@ def _say_listening(console: Console, app: RadiologyApp) -> None:
 
 def _send(
     console: Console, app: RadiologyApp, plan: list[DemoStudy], slices: int
-) -> dict[str, float]:
-    """Send every study over DIMSE (one association each); return study UID -> send end time."""
+) -> list[str]:
+    """Send every study over DIMSE (one association each); return their Study Instance UIDs."""
     assert app.scp is not None
     destination = DimseDestination(
         name="streamgale",
@@ -140,7 +139,7 @@ def _send(
         ae_title="STREAMGALE",
         calling_ae="DEMO_CT",
     )
-    sent: dict[str, float] = {}
+    sent: list[str] = []
     with Progress(console=console) as progress:
         task = progress.add_task("sending CT studies over DIMSE", total=len(plan) * slices)
         for study in plan:
@@ -153,7 +152,7 @@ def _send(
             )
             c_store(destination, series)  # one association: its release completes the study
             progress.advance(task, slices)
-            sent[str(series[0].StudyInstanceUID)] = time.time()
+            sent.append(str(series[0].StudyInstanceUID))
     return sent
 
 
@@ -162,7 +161,7 @@ def _report(
     app: RadiologyApp,
     *,
     plan: list[DemoStudy],
-    sent: dict[str, float],
+    sent: list[str],
     root: Path,
     quarantined: int,
 ) -> None:
@@ -170,7 +169,7 @@ def _report(
     table = Table(title="AI results per study (DEMO model demo-lesion 1.0.0), times in ms")
     for col in ("patient", "truth", "AI", "p", "n", *_STAGES):
         table.add_column(col, no_wrap=True)
-    for study, uid in zip(plan, sent, strict=False):
+    for study, uid in zip(plan, sent, strict=True):
         summary: ResultSummary | None = by_study.get(uid)
         if summary is None:
             table.add_row(

@@ -11,44 +11,9 @@ import os
 from pathlib import Path
 
 from streamgale.errors import LogError
+from streamgale.fsutil import atomic_write, fsync_dir, write_all
 
 __all__ = ["DirectoryLock", "atomic_write", "fsync_dir", "write_all"]
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make file creations, renames and deletions in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_all(fd: int, data: bytes, position: int) -> None:
-    """Write all of ``data`` at ``position``, retrying short writes."""
-    written = os.pwrite(fd, data, position)
-    if written == len(data):
-        return
-    view = memoryview(data)
-    while written < len(data):
-        written += os.pwrite(fd, view[written:], position + written)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old or the new file.
-
-    Writes a sibling ``.tmp`` file, fsyncs it, renames it over ``path`` and
-    fsyncs the directory.
-    """
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        write_all(fd, data, 0)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 class DirectoryLock:

@@ -22,13 +22,13 @@ before; if none is intact it raises :class:`~streamgale.errors.StateError`.
 from __future__ import annotations
 
 import logging
-import os
 import struct
 import threading
 import zlib
 from pathlib import Path
 
 from streamgale.errors import ConfigError, StateError
+from streamgale.fsutil import atomic_write
 from streamgale.state.base import Snapshot, StateStore
 from streamgale.state.serialize import dump_snapshot, load_snapshot
 
@@ -79,7 +79,7 @@ class FileStateStore(StateStore):
         with self._lock:
             path = self._directory / f"{_PREFIX}{self._next:012d}{_SUFFIX}"
             try:
-                _write_durably(path, _frame(snapshot.epoch, body))
+                atomic_write(path, _frame(snapshot.epoch, body))
             except OSError as exc:
                 msg = (
                     f"cannot save the snapshot of epoch {snapshot.epoch} to {path}: {exc}; "
@@ -147,21 +147,3 @@ def _read_body(path: Path) -> bytes:
     if zlib.crc32(body, zlib.crc32(data[: _HEADER.size - 4])) != crc:
         raise _DamagedError("checksum mismatch")
     return body
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + _TMP)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -18,8 +18,9 @@ from typing import Any, BinaryIO
 
 from streamgale.connectors.base import BadRecord, BuildContext, Source, SourcePartition
 from streamgale.errors import ConfigError
+from streamgale.fsutil import fsync_dir
 
-__all__ = ["BadRecord", "FileSource", "TransactionalFile", "expand_paths", "fsync_directory"]
+__all__ = ["BadRecord", "FileSource", "TransactionalFile", "expand_paths"]
 
 
 def expand_paths(path: str | os.PathLike[str]) -> list[Path]:
@@ -67,15 +68,6 @@ class FileSource(Source[Any]):
         """A partition reading one file; also used by the directory watcher."""
 
 
-def fsync_directory(directory: Path) -> None:
-    """Make a file creation, rename or deletion in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class TransactionalFile:
     """An append-only file whose durable length is its checkpoint.
 
@@ -103,7 +95,7 @@ class TransactionalFile:
         self._file.truncate(keep)
         os.fsync(self._file.fileno())
         if created:
-            fsync_directory(path.parent)
+            fsync_dir(path.parent)
         self._durable = keep
         self._written = keep
 

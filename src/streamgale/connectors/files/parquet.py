@@ -31,9 +31,10 @@ from typing import Any
 
 from streamgale.batch import Batch, ColumnBatch
 from streamgale.connectors.base import BuildContext, Sink, SinkPartition, SourcePartition
-from streamgale.connectors.files.common import FileSource, fsync_directory
+from streamgale.connectors.files.common import FileSource
 from streamgale.connectors.files.jsonl import check_batch_size
 from streamgale.errors import MissingExtraError, StreamGaleError
+from streamgale.fsutil import fsync_dir
 
 __all__ = [
     "ParquetPartition",
@@ -175,7 +176,7 @@ class ParquetSinkPartition(SinkPartition[Any]):
                 path.unlink()
                 removed = True
         if removed:
-            fsync_directory(self._directory)
+            fsync_dir(self._directory)
 
     def write_batch(self, batch: Batch) -> None:
         """Buffer a batch; raises if its columns cannot be merged with earlier ones."""
@@ -223,7 +224,7 @@ class ParquetSinkPartition(SinkPartition[Any]):
         with open(tmp, "rb") as written:
             os.fsync(written.fileno())
         os.replace(tmp, self._directory / name)
-        fsync_directory(self._directory)
+        fsync_dir(self._directory)
         self._epoch += 1
         self._tables, self._schema = [], None
 

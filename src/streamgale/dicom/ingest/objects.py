@@ -35,6 +35,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from streamgale.fsutil import fsync_dir
+
 __all__ = ["ObjectFiles"]
 
 
@@ -90,7 +92,7 @@ class ObjectFiles:
                 self._mark_durable(path.parent)
                 return sha, path
             # The directory fsyncs run on the pool while this thread fsyncs the file.
-            pending = [self._flushers.submit(_fsync_dir, d) for d in dirty]
+            pending = [self._flushers.submit(fsync_dir, d) for d in dirty]
             os.fsync(fd)
             for future in pending:
                 future.result()
@@ -172,19 +174,11 @@ def _advance(pending: list[memoryview], written: int) -> list[memoryview]:
 
 def _fsync_all(directories: list[Path]) -> None:
     for directory in directories:
-        _fsync_dir(directory)
+        fsync_dir(directory)
 
 
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:

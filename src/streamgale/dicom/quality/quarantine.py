@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from streamgale.errors import DicomError
+from streamgale.fsutil import fsync_dir
 
 __all__ = [
     "INDEX_FILE",
@@ -363,7 +364,7 @@ class QuarantineStore:
             path = self._object_path(entry_id)
             if not path.parent.is_dir():
                 path.parent.mkdir(exist_ok=True)
-                _fsync_directory(self._objects)  # the new fan-out directory must survive too
+                fsync_dir(self._objects)  # the new fan-out directory must survive too
             try:
                 file = path.open("xb")
             except FileExistsError:
@@ -372,17 +373,8 @@ class QuarantineStore:
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
-            _fsync_directory(path.parent)
+            fsync_dir(path.parent)
             return entry_id
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable: fsync the directory that holds the new name."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _parse(kind: type[_E], value: _E | str) -> _E:

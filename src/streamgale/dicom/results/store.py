@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any
 
 from streamgale.dicom.results.finding import StudyResult
 from streamgale.errors import DicomError
+from streamgale.fsutil import atomic_write, fsync_dir
 
 __all__ = ["ResultStore", "StoredResult"]
 
@@ -104,7 +104,7 @@ class ResultStore:
         json_path = _write(folder / f"{result.result_id}.json", result.to_json(indent=2).encode())
         sr_path = _write(folder / f"{result.result_id}.sr.dcm", sr) if sr else None
         seg_path = _write(folder / f"{result.result_id}.seg.dcm", seg) if seg else None
-        _fsync_dir(folder)
+        fsync_dir(folder)
         present = ",".join(f.label for f in result.findings if f.present)
         row = (
             result.result_id,
@@ -177,18 +177,5 @@ def _stored(row: tuple[Any, ...]) -> StoredResult:
 
 
 def _write(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, data, sync_dir=False)  # one directory fsync after all files
     return path
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

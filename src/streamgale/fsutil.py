@@ -1,0 +1,51 @@
+"""Durable file operations shared by every store: the log, snapshots, quarantine, results.
+
+One place says what "durable on return" takes on Linux: write, fsync the
+file, rename it into place, fsync the directory that holds the new name.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["atomic_write", "fsync_dir", "write_all"]
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make file creations, renames and deletions in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_all(fd: int, data: bytes, position: int) -> None:
+    """Write all of ``data`` at ``position``, retrying short writes."""
+    written = os.pwrite(fd, data, position)
+    if written == len(data):
+        return
+    view = memoryview(data)
+    while written < len(data):
+        written += os.pwrite(fd, view[written:], position + written)
+
+
+def atomic_write(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old or the new file.
+
+    Writes a sibling ``.tmp`` file, fsyncs it and renames it over ``path``.
+    With ``sync_dir`` (the default) the directory is fsynced too; a caller
+    writing several files into one directory passes False and calls
+    :func:`fsync_dir` once at the end.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        write_all(fd, data, 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    if sync_dir:
+        fsync_dir(path.parent)
