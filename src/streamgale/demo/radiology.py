@@ -127,9 +127,7 @@ def _say_listening(console: Console, app: RadiologyApp) -> None:
         console.print(f"Prometheus metrics: {server.url}")
 
 
-def _send(
-    console: Console, app: RadiologyApp, plan: list[DemoStudy], slices: int
-) -> list[str]:
+def _send(console: Console, app: RadiologyApp, plan: list[DemoStudy], slices: int) -> list[str]:
     """Send every study over DIMSE (one association each); return their Study Instance UIDs."""
     assert app.scp is not None
     destination = DimseDestination(
