@@ -3,7 +3,9 @@
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
-packages=(dcmtk dicom3tools)  # storescu/storescp peers; dciodvfy validates result objects
+# storescu/storescp peers; dciodvfy validates result objects; chromium runs the
+# dashboard's browser tests (driven by Playwright, which downloads no browser).
+packages=(dcmtk dicom3tools chromium)
 
 missing=()
 for pkg in "${packages[@]}"; do

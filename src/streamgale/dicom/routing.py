@@ -26,6 +26,7 @@ pipeline records it as unrouted.
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from typing import Any
 
 from streamgale.errors import ConfigError
 
-__all__ = ["Priority", "Route", "Router"]
+__all__ = ["ABMode", "ABTest", "Priority", "Route", "Router"]
 
 
 class Priority(enum.IntEnum):
@@ -58,6 +59,69 @@ class Priority(enum.IntEnum):
         )
 
 
+class ABMode(enum.StrEnum):
+    """How a route compares two models: ``shadow`` runs both on every study and
+    delivers only A's results; ``split`` sends a share of the studies to B."""
+
+    SHADOW = "shadow"
+    SPLIT = "split"
+
+    @classmethod
+    def parse(cls, value: ABMode | str) -> ABMode:
+        """Accept the enum or its value; anything else is a :class:`ConfigError`."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ConfigError(
+                f"unknown A/B mode {value!r}; allowed: {', '.join(m.value for m in cls)}",
+                key="mode",
+            ) from None
+
+
+@dataclass(frozen=True)
+class ABTest:
+    """Model ``a`` (the incumbent) against model ``b`` (the candidate) on one route.
+
+    In ``split`` mode a study goes to B when a hash of its Study Instance UID
+    falls under ``share``, so every instance of a study, and every re-send of
+    it, sees the same model.
+
+    >>> test = ABTest("demo-lesion", "demo-lesion-v2", mode=ABMode.SPLIT, share=0.5)
+    >>> sorted({test.models_for(f"1.2.{i}")[0] for i in range(40)})
+    ['demo-lesion', 'demo-lesion-v2']
+    >>> ABTest("a", "b").models_for("1.2.3"), ABTest("a", "b").delivers("b")
+    (('a', 'b'), False)
+    """
+
+    a: str
+    b: str
+    mode: ABMode = ABMode.SHADOW
+    share: float = 0.5
+    """Split mode: the fraction of studies that go to B."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", ABMode.parse(self.mode))
+        if self.a == self.b:
+            raise ConfigError(f"an A/B test needs two different models; got {self.a!r} twice")
+        if not 0.0 <= self.share <= 1.0:
+            raise ConfigError(f"A/B share must be between 0 and 1; got {self.share!r}", key="share")
+
+    def models_for(self, study_instance_uid: str) -> tuple[str, ...]:
+        """The model(s) a study's instances run through."""
+        if self.mode is ABMode.SHADOW:
+            return (self.a, self.b)
+        digest = hashlib.sha256(study_instance_uid.encode()).digest()
+        return (self.b,) if int.from_bytes(digest[:8]) / 2.0**64 < self.share else (self.a,)
+
+    def variant(self, model: str) -> str | None:
+        """``"a"``, ``"b"``, or None for a model outside the test."""
+        return "a" if model == self.a else "b" if model == self.b else None
+
+    def delivers(self, model: str) -> bool:
+        """Whether results of ``model`` go to the route's destinations (not a shadow's)."""
+        return not (self.mode is ABMode.SHADOW and model == self.b)
+
+
 def _upper_set(values: Iterable[str] | None) -> frozenset[str] | None:
     return None if values is None else frozenset(v.strip().upper() for v in values)
 
@@ -78,6 +142,8 @@ class Route:
     deidentify: bool = False
     quiet_seconds: float | None = None
     priority: Priority = Priority.ROUTINE
+    ab: ABTest | None = None
+    """Compare two models on this route (they run in addition to ``models``)."""
     _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -104,6 +170,25 @@ class Route:
                 f"route '{self.name}': must be > 0 seconds; got {self.quiet_seconds!r}",
                 key="quiet_seconds",
             )
+
+    @property
+    def all_models(self) -> tuple[str, ...]:
+        """Every model this route may run, A/B arms included."""
+        extra = (self.ab.a, self.ab.b) if self.ab else ()
+        return tuple(dict.fromkeys((*self.models, *extra)))
+
+    def models_for(self, study_instance_uid: str) -> tuple[str, ...]:
+        """The models an instance of this study runs through on this route."""
+        chosen = self.ab.models_for(study_instance_uid) if self.ab else ()
+        return tuple(dict.fromkeys((*self.models, *chosen)))
+
+    def variant(self, model: str) -> str | None:
+        """The A/B arm ``model`` is on this route, or None."""
+        return self.ab.variant(model) if self.ab else None
+
+    def delivers(self, model: str) -> bool:
+        """Whether this route sends ``model``'s results to its destinations."""
+        return self.ab.delivers(model) if self.ab else True
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Whether an instance event (``streamgale.dicom.ingest.events``) matches."""
@@ -133,6 +218,17 @@ class Router:
             raise ConfigError(f"route names must be unique; repeated: {', '.join(duplicates)}")
         self.routes = tuple(routes)
         self.first_match_only = first_match_only
+        self._by_name = {r.name: r for r in self.routes}
+
+    def variant(self, route: str, model: str) -> str | None:
+        """The A/B arm of ``model`` on the route named ``route``, or None."""
+        found = self._by_name.get(route)
+        return found.variant(model) if found else None
+
+    def delivers(self, route: str, model: str) -> bool:
+        """Whether the route named ``route`` delivers ``model``'s results."""
+        found = self._by_name.get(route)
+        return found.delivers(model) if found else True
 
     def routes_for(self, event: Mapping[str, Any]) -> list[Route]:
         matched = [r for r in self.routes if r.matches(event)]

@@ -25,6 +25,7 @@ from pathlib import Path
 from streamgale.errors import ConfigError
 
 __all__ = [
+    "BUILTIN_CONFIGS",
     "DEMO_MODEL_NAME",
     "demo_model_config_path",
     "demo_model_dir",
@@ -60,7 +61,23 @@ def demo_model_path() -> Path:
     return demo_model_dir() / "model.onnx"
 
 
-def demo_model_config_path() -> Path:
-    """Path of the demo model's config (``demo_lesion/model.yaml``); its ``path`` is relative
-    to this file's folder."""
-    return demo_model_dir() / "model.yaml"
+BUILTIN_CONFIGS = {
+    DEMO_MODEL_NAME: "model.yaml",
+    "demo-lesion-sensitive": "model-sensitive.yaml",
+}
+"""Built-in model names and their configs: the demo model, and the same network at a
+more sensitive threshold (a second version to try A/B testing with)."""
+
+
+def demo_model_config_path(name: str = DEMO_MODEL_NAME) -> Path:
+    """Path of a built-in model's config (``demo_lesion/model.yaml`` by default); its
+    ``path`` is relative to this file's folder.
+
+    >>> demo_model_config_path("demo-lesion-sensitive").name
+    'model-sensitive.yaml'
+    """
+    if name not in BUILTIN_CONFIGS:
+        raise ConfigError(
+            f"unknown built-in model {name!r}; built-in: {', '.join(BUILTIN_CONFIGS)}"
+        )
+    return demo_model_dir() / BUILTIN_CONFIGS[name]

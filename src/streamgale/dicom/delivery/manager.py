@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from streamgale.dicom.delivery.destinations import Destination
-from streamgale.dicom.delivery.queue import DeliveryQueue, QueueState
+from streamgale.dicom.delivery.queue import DeliveryListener, DeliveryQueue, QueueState
 from streamgale.errors import ConfigError
 from streamgale.runtime.logic import Clock
 
@@ -50,6 +50,7 @@ class DeliveryManager:
         max_backoff: float = 300.0,
         max_attempts: int | None = None,
         clock: Clock | None = None,
+        listener: DeliveryListener | None = None,
     ) -> None:
         names = [destination.name for destination in destinations]
         repeated = sorted({name for name in names if names.count(name) > 1})
@@ -69,6 +70,7 @@ class DeliveryManager:
                     max_backoff=max_backoff,
                     max_attempts=max_attempts,
                     clock=clock,
+                    listener=listener,
                 )
         except BaseException:
             self.close()

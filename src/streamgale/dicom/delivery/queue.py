@@ -50,16 +50,16 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TypedDict
+from typing import IO, TypeAlias, TypedDict
 
 from streamgale.dicom.delivery.destinations import Destination, Sender, sender_for
 from streamgale.errors import ConfigError, DeliveryError
 from streamgale.runtime.logic import Clock
 
-__all__ = ["DeliveryQueue", "QueueState", "WallClock"]
+__all__ = ["DeliveryListener", "DeliveryQueue", "QueueState", "WallClock"]
 
 logger = logging.getLogger("streamgale.dicom.delivery")
 
@@ -86,6 +86,11 @@ CREATE TABLE IF NOT EXISTS payloads (
 # The worker re-reads the clock at least this often (real seconds), so an
 # injected clock that jumps ahead is noticed even without wake().
 _MAX_SLEEP_S = 1.0
+
+
+DeliveryListener: TypeAlias = Callable[[str, str, str | None], None]
+"""Told ``(destination, key, error)`` when an item is delivered (error None) or
+set aside after its last attempt."""
 
 
 class WallClock:
@@ -140,6 +145,7 @@ class DeliveryQueue:
         max_attempts: int | None = None,
         clock: Clock | None = None,
         sender: Sender | None = None,
+        listener: DeliveryListener | None = None,
     ) -> None:
         if not 0 < backoff <= max_backoff:
             raise ConfigError(
@@ -153,6 +159,7 @@ class DeliveryQueue:
         self.backoff, self.max_backoff, self.max_attempts = backoff, max_backoff, max_attempts
         self._clock: Clock = clock or WallClock()
         self._sender = sender or sender_for(destination)
+        self._listener = listener
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock_file = _lock_directory(self.directory, destination.name)
@@ -343,6 +350,7 @@ class DeliveryQueue:
             )
             db.execute("DELETE FROM payloads WHERE seq = ?", (head.seq,))
         logger.debug("delivered %r to %r", head.key, self.name)
+        self._notify(head.key, None)
 
     def _record_failure(self, head: _Head, exc: Exception) -> None:
         attempts = head.attempts + 1
@@ -361,6 +369,8 @@ class DeliveryQueue:
                     head.seq,
                 ),
             )
+        if give_up:
+            self._notify(head.key, error)
         if not isinstance(exc, DeliveryError):
             logger.error("sending %r to %r raised unexpectedly", head.key, self.name, exc_info=exc)
         what = "setting it aside" if give_up else f"retrying in {delay:.1f} s"
@@ -372,6 +382,14 @@ class DeliveryQueue:
             what,
             error,
         )
+
+    def _notify(self, key: str, error: str | None) -> None:
+        if self._listener is None:
+            return
+        try:
+            self._listener(self.name, key, error)
+        except Exception:  # telemetry must never stop deliveries
+            logger.exception("delivery listener failed for %r to %r", key, self.name)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -34,7 +34,7 @@ from streamgale.dicom.delivery import DimseDestination, StowDestination
 from streamgale.dicom.ingest.scp import ScpConfig
 from streamgale.dicom.quality import ValidationLimits
 from streamgale.dicom.radiology.pipeline import RadiologySettings, StowSettings
-from streamgale.dicom.routing import Priority, Route
+from streamgale.dicom.routing import ABMode, ABTest, Priority, Route
 from streamgale.inference import ModelConfig, load_model_config, model_config_from_node
 
 __all__ = ["BUILTIN_MODELS", "load_radiology", "load_radiology_text"]
@@ -65,8 +65,9 @@ _ROUTE = (
     "deidentify",
     "priority",
     "quiet",
+    "ab",
 )
-BUILTIN_MODELS = ("demo-lesion",)
+BUILTIN_MODELS = ("demo-lesion", "demo-lesion-sensitive")
 
 
 def load_radiology(path: Path, *, overrides: Mapping[str, Any] | None = None) -> RadiologySettings:
@@ -140,7 +141,7 @@ def _model(node: Node, base: Path) -> ModelConfig:
             )
         from streamgale.models import demo_model_config_path
 
-        return load_model_config(demo_model_config_path())
+        return load_model_config(demo_model_config_path(node.value))
     entries = node.mapping(allowed=("path",))
     if "path" in entries:
         return node.attempt(lambda: load_model_config(entries["path"].path(base)))
@@ -207,6 +208,21 @@ def _route(node: Node) -> Route:
             deidentify=bool(e["deidentify"].value) if "deidentify" in e else False,
             quiet_seconds=e["quiet"].duration() if "quiet" in e else None,
             priority=Priority.parse(e["priority"].string() if "priority" in e else "routine"),
+            ab=_ab(e.get("ab")),
+        )
+    )
+
+
+def _ab(node: Node | None) -> ABTest | None:
+    if node is None:
+        return None
+    e = node.mapping(allowed=("mode", "a", "b", "share"), required=("a", "b"))
+    return node.attempt(
+        lambda: ABTest(
+            a=e["a"].string(),
+            b=e["b"].string(),
+            mode=ABMode.parse(e["mode"].string()) if "mode" in e else ABMode.SHADOW,
+            share=float(e["share"].value) if "share" in e else 0.5,
         )
     )
 

@@ -18,17 +18,20 @@ import datetime as dt
 import hashlib
 import io
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from streamgale.dicom.deid import DeidConfig, deidentify
+from streamgale.dicom.deid.pseudonyms import Pseudonymizer
 from streamgale.dicom.delivery import DeliveryManager
 from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.quality import QuarantineStore
 from streamgale.dicom.radiology.collect import StudyWork
+from streamgale.dicom.radiology.telemetry import probability_of
 from streamgale.dicom.results import (
     Finding,
     StudyResult,
@@ -64,6 +67,8 @@ class ResultSummary:
     timings_ms: Mapping[str, float]
     sr_path: str | None
     seg_path: str | None
+    route: str | None = None
+    """The first route of the study's instances (the one its telemetry names)."""
 
 
 class Finalizer:
@@ -79,6 +84,9 @@ class Finalizer:
         destinations_of: Mapping[str, Sequence[str]] | None = None,
         quarantine: QuarantineStore | None = None,
         demo: bool = False,
+        deid: DeidConfig | None = None,
+        deidentifying: frozenset[str] = frozenset(),
+        delivers: Callable[[str, str], bool] = lambda route, model: True,
     ) -> None:
         self._store = store
         self._results = results
@@ -87,6 +95,9 @@ class Finalizer:
         self._destinations_of = destinations_of or {}
         self._quarantine = quarantine
         self._demo = demo
+        self._deid = deid
+        self._deidentifying = deidentifying
+        self._delivers = delivers
 
     def __call__(self, work: StudyWork) -> ResultSummary | None:
         started = time.perf_counter()
@@ -118,6 +129,7 @@ class Finalizer:
             timings_ms=dict(record.timings),
             sr_path=str(stored.sr_path) if stored.sr_path else None,
             seg_path=str(stored.seg_path) if stored.seg_path else None,
+            route=next(iter(_routes(work)), None),
         )
 
     def _build(self, work: StudyWork, result_id: str, started: float) -> StoredResult:
@@ -125,12 +137,15 @@ class Finalizer:
         label = config.labels[0] if config.labels else "finding"
         threshold = float(config.thresholds.get(label, 0.5))
         outcomes = sorted(work.results, key=lambda r: str(r.meta["sop_instance_uid"]))
-        sources = [self._source(str(r.meta["sop_instance_uid"])) for r in outcomes]
+        deid = self._deid_for(work)
+        sources = [self._source(str(r.meta["sop_instance_uid"]), deid) for r in outcomes]
         order = _by_position(sources)
         outcomes = [outcomes[i] for i in order]
         sources = [sources[i] for i in order]
-        probabilities = np.array([_probability(r) for r in outcomes], dtype=float)
-        previous = self._results.latest(work.study_instance_uid, config.name)
+        probabilities = np.array([probability_of(r) for r in outcomes], dtype=float)
+        # A de-identified result lives in the de-identified study, under its pseudonym.
+        study_uid = str(sources[0].StudyInstanceUID) if deid else work.study_instance_uid
+        previous = self._results.latest(study_uid, config.name)
         finding, seg = self._finding(
             config,
             label=label,
@@ -142,10 +157,10 @@ class Finalizer:
         if previous is not None:
             # An update covers the whole study: the earlier version's images too.
             finding = _merge(previous.load().findings, finding)
-            sources = self._with_previous_sources(previous, sources)
+            sources = self._with_previous_sources(previous, sources, work, deid)
         result = StudyResult(
             result_id=result_id,
-            study_instance_uid=work.study_instance_uid,
+            study_instance_uid=study_uid,
             series_instance_uids=tuple(dict.fromkeys(str(s.SeriesInstanceUID) for s in sources)),
             model_name=config.name,
             model_version=config.version,
@@ -207,11 +222,18 @@ class Finalizer:
         finding = Finding(label, best, present, measurements, positive)
         return finding, seg
 
-    def _with_previous_sources(self, previous: StoredResult, sources: list[Any]) -> list[Any]:
+    def _with_previous_sources(
+        self, previous: StoredResult, sources: list[Any], work: StudyWork, deid: DeidConfig | None
+    ) -> list[Any]:
         if previous.sr_path is None:
             return sources
         have = {str(ds.SOPInstanceUID) for ds in sources}
-        earlier = [self._source(sop) for sop in _evidence(previous.sr_path) if sop not in have]
+        originals = self._originals(work.study_instance_uid, deid)
+        earlier = [
+            self._source(originals.get(sop, sop), deid)
+            for sop in _evidence(previous.sr_path)
+            if sop not in have
+        ]
         merged = earlier + sources
         return [merged[i] for i in _by_position(merged)]
 
@@ -233,18 +255,39 @@ class Finalizer:
     def _deliver(self, work: StudyWork, stored: StoredResult) -> None:
         if self._delivery is None:
             return
-        routes = {r for e in work.quarantined for r in e.routes}
-        routes |= {str(r) for res in work.results for r in res.meta.get("routes", ())}
+        # A shadow model's results are kept and measured, never sent.
+        routes = [r for r in _routes(work) if self._delivers(r, work.model)]
         names = sorted({d for route in routes for d in self._destinations_of.get(route, ())})
         if not names:
             return
         items = [p.read_bytes() for p in (stored.sr_path, stored.seg_path) if p is not None]
         self._delivery.enqueue(names, items, stored.result_id)
 
-    def _source(self, sop_instance_uid: str) -> Any:
+    def _deid_for(self, work: StudyWork) -> DeidConfig | None:
+        """The de-identification of a study whose routes ask for it: its results
+        then go out in the de-identified study, never naming the patient."""
+        if not self._deidentifying.intersection(_routes(work)):
+            return None
+        if self._deid is None:
+            raise DicomError("a route de-identifies but no 'deidentify' settings are configured")
+        return self._deid
+
+    def _originals(self, study_instance_uid: str, deid: DeidConfig | None) -> dict[str, str]:
+        """Pseudonymised SOP Instance UID -> original, for the study's stored instances."""
+        if deid is None:
+            return {}
+        pseudonyms = Pseudonymizer(deid.secret, prefix=deid.pseudonym_prefix)
+        return {
+            pseudonyms.uid(i.sop_instance_uid): i.sop_instance_uid
+            for i in self._store.study(study_instance_uid)
+        }
+
+    def _source(self, sop_instance_uid: str, deid: DeidConfig | None = None) -> Any:
         from pydicom import dcmread
 
         ds = dcmread(self._store.path_of(sop_instance_uid), stop_before_pixels=True)
+        if deid is not None:
+            ds = deidentify(ds, deid)
         # Result objects copy the patient and study modules from their sources,
         # where these are Type 2: present, possibly empty. Senders omit them
         # often enough that an absent one must not stop a result.
@@ -284,17 +327,17 @@ def _segmentable(sources: Sequence[Any], outcomes: Sequence[InferenceResult]) ->
     return len(geometry) == 1 and next(iter(geometry))[3] == 1 and single
 
 
+def _routes(work: StudyWork) -> list[str]:
+    """The routes of a study's instances, in first-seen order."""
+    routes = [str(r) for res in work.results for r in res.meta.get("routes", ())]
+    routes += [r for e in work.quarantined for r in e.routes]
+    return list(dict.fromkeys(routes))
+
+
 def _result_id(work: StudyWork) -> str:
     sops = sorted(str(r.meta["sop_instance_uid"]) for r in work.results)
     digest = hashlib.sha256("|".join([work.study_instance_uid, work.model, *sops]).encode())
     return f"r-{digest.hexdigest()[:24]}"
-
-
-def _probability(result: InferenceResult) -> float:
-    for name in ("lesion_probability", "probability", "score"):
-        if name in result.outputs:
-            return float(np.asarray(result.outputs[name]).max())
-    return float(np.asarray(next(iter(result.outputs.values()))).max())
 
 
 def _by_position(sources: Sequence[Any]) -> list[int]:

@@ -17,7 +17,7 @@ from the last checkpoint, and results are idempotent per result id.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +36,12 @@ from streamgale.dicom.quality import QuarantineStore, ValidationLimits
 from streamgale.dicom.radiology.collect import StudyCollector
 from streamgale.dicom.radiology.finalize import Finalizer, ResultSummary
 from streamgale.dicom.radiology.prepare import Preparer
+from streamgale.dicom.radiology.telemetry import RadiologyTelemetry
 from streamgale.dicom.results import warm_up
 from streamgale.dicom.results.store import ResultStore
 from streamgale.dicom.routing import Route, Router
 from streamgale.dicom.web.stow import StowServer
-from streamgale.errors import ConfigError
+from streamgale.errors import ConfigError, DicomError
 from streamgale.inference import (
     InferenceFailure,
     InferenceRequest,
@@ -51,6 +52,7 @@ from streamgale.inference import (
 from streamgale.log import FsyncPolicy, SegmentLog
 from streamgale.runtime.config import RuntimeConfig
 from streamgale.runtime.runner import Runtime
+from streamgale.telemetry import Landing, Telemetry
 
 __all__ = ["RadiologyApp", "RadiologySettings", "StowSettings"]
 
@@ -81,11 +83,21 @@ class RadiologySettings:
     checkpoint_interval: float = 1.0
     metrics_port: int | None = None
     demo: bool = False
+    telemetry: bool = True
+    """Record lifecycle events and results, and land them in the lake."""
+    lake: str | None = None
+    """Lake root: a directory or an fsspec URL (``s3://bucket/lake``); default
+    ``<state_dir>/lake``."""
+    lake_options: Mapping[str, Any] = field(default_factory=dict)
+    """fsspec storage options for a remote lake (endpoint_url, key, secret...)."""
+    traces_endpoint: str | None = None
+    """An OTLP/HTTP endpoint (``http://collector:4318/v1/traces``) for one trace
+    per study; needs the ``otel`` extra."""
 
     def __post_init__(self) -> None:
         known = {m.name for m in self.models}
         for route in self.routes:
-            missing = [m for m in route.models if m not in known]
+            missing = [m for m in route.all_models if m not in known]
             if missing:
                 raise ConfigError(
                     f"route '{route.name}' names unknown model(s) {', '.join(missing)}; "
@@ -117,15 +129,36 @@ class RadiologyApp:
         self.store = InstanceStore(root / "instances", self.log)
         self.quarantine = QuarantineStore(root / "quarantine")
         self.results = ResultStore(root / "results")
+        self.lake_root = settings.lake or str(root / "lake")
+        # Telemetry may lose its last fraction of a second in a crash (it is
+        # measurement, not data), so it does not pay an fsync per event.
+        self.telemetry_log = SegmentLog(root / "telemetry-log", fsync=FsyncPolicy.INTERVAL)
+        self.router = Router(settings.routes)
+        self.telemetry = RadiologyTelemetry(
+            Telemetry(self.telemetry_log, settings.name, enabled=settings.telemetry),
+            {m.name: m for m in settings.models},
+            variant_of=self.router.variant,
+            delivered_of=self.router.delivers,
+        )
+        self.landing = (
+            Landing(
+                self.telemetry_log,
+                self.lake_root,
+                root / "landing",
+                storage_options=settings.lake_options,
+                traces=_trace_sink(settings.traces_endpoint),
+            )
+            if settings.telemetry
+            else None
+        )
         self.delivery = (
-            DeliveryManager(root / "delivery", settings.destinations)
+            DeliveryManager(root / "delivery", settings.destinations, listener=self._delivery_ended)
             if settings.destinations
             else None
         )
         self.registry = ModelRegistry(settings.models)
         self.summaries: list[ResultSummary] = []
         self._on_result = on_result
-        self.router = Router(settings.routes)
         self.runtime = Runtime(
             self._build(),
             RuntimeConfig(
@@ -158,8 +191,17 @@ class RadiologyApp:
         (assembled,) = events.stateful(
             "assembly", lambda ctx, resume: assembly.build(resume, ctx.clock)
         )
+        recording = s.telemetry
+        if recording:
+            assembled = assembled.map("completions", self.telemetry.assembled)
         preparer = Preparer(
-            self.store, self.quarantine, self.router, models, limits=s.limits, deid=s.deid
+            self.store,
+            self.quarantine,
+            self.router,
+            models,
+            limits=s.limits,
+            deid=s.deid,
+            telemetry=self.telemetry.telemetry if recording else None,
         )
         prepared = assembled.flat_map("prepare", preparer)
         split = prepared.branch("requests", lambda r: isinstance(r, InferenceRequest))
@@ -167,7 +209,10 @@ class RadiologyApp:
         for name in models:
             wanted = split.trues.filter(f"for-{name}", _for_model(name))
             inferred = infer(wanted, f"infer-{name}", self.registry, name=name)
-            outcomes.append(inferred.results)
+            answered = inferred.results
+            if recording:
+                answered = answered.map(f"inferred-{name}", self.telemetry.inferred)
+            outcomes.append(answered)
             outcomes.append(inferred.failures.map(f"quarantine-{name}", self._quarantine_failure))
         studies = assembled.filter("studies", lambda e: e.get("level") == "study")
         merged = split.falses.merge("outcomes", *outcomes)
@@ -180,8 +225,11 @@ class RadiologyApp:
             models,
             delivery=self.delivery,
             destinations_of={r.name: r.destinations for r in s.routes},
+            delivers=self.router.delivers,
             quarantine=self.quarantine,
             demo=s.demo,
+            deid=s.deid,
+            deidentifying=frozenset(r.name for r in s.routes if r.deidentify),
         )
         # Building SR/SEG takes hundreds of ms for a large study; on a thread it
         # no longer holds up the ingest, preprocessing and inference of others.
@@ -201,12 +249,26 @@ class RadiologyApp:
             sop_instance_uid=str(meta["sop_instance_uid"]),
             study_instance_uid=str(meta["study_instance_uid"]),
         )
+        if self.settings.telemetry:
+            self.telemetry.inference_failed(failure)
         return failure
 
     def _record(self, summary: ResultSummary) -> None:
+        if self.settings.telemetry:
+            variant = self.router.variant(summary.route or "", summary.model)
+            self.telemetry.finalized(summary, route=summary.route, variant=variant)
         self.summaries.append(summary)
         if self._on_result is not None:
             self._on_result(summary)
+
+    def _delivery_ended(self, destination: str, result_id: str, error: str | None) -> None:
+        if not self.settings.telemetry:
+            return
+        try:
+            study: str | None = self.results.get(result_id).load().study_instance_uid
+        except DicomError:
+            study = None  # a result kept elsewhere (another version's store): still count it
+        self.telemetry.delivery_ended(destination, study, error=error)
 
     def run(self) -> None:
         """Start the doors and run until :meth:`stop` (or SIGINT/SIGTERM); then close."""
@@ -222,12 +284,18 @@ class RadiologyApp:
                 self.delivery.start()
             if self.folder is not None:
                 self.folder.start()
+            if self.landing is not None:
+                self.landing.start()
             releases = threading.Thread(target=self._release_loop, name="releases", daemon=True)
             releases.start()
             self.ready.set()
             self.runtime.run()
         finally:
             self._releases.set()
+            if self.landing is not None:
+                # After the pipeline stopped: its last rows (results, deliveries) land too.
+                self.landing.stop()
+                self.landing.drain()
             self.close()
 
     def _release_loop(self, interval: float = 1.0) -> None:
@@ -265,9 +333,19 @@ class RadiologyApp:
             self.quarantine.close,
             self.results.close,
             self.log.close,
+            self.telemetry_log.close,
         ):
             if closer is not None:
                 closer()
+
+
+def _trace_sink(endpoint: str | None) -> Sink[Any] | None:
+    if endpoint is None:
+        return None
+    from streamgale.tracing import TraceSink
+
+    sink: Sink[Any] = TraceSink(endpoint)
+    return sink
 
 
 def _for_model(name: str) -> Callable[[InferenceRequest], bool]:

@@ -23,6 +23,7 @@ from streamgale.dicom.quality import QuarantineStore, ValidationLimits, validate
 from streamgale.dicom.routing import Router
 from streamgale.errors import DicomError
 from streamgale.inference import InferenceRequest, ModelConfig
+from streamgale.telemetry import Telemetry
 
 __all__ = ["Expectation", "Preparer"]
 
@@ -55,7 +56,9 @@ class Preparer:
         *,
         limits: ValidationLimits,
         deid: DeidConfig | None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry
         self._store = store
         self._quarantine = quarantine
         self._router = router
@@ -69,14 +72,17 @@ class Preparer:
         if event.get("level") != "instance":
             return []
         routes = self._router.routes_for(event)
-        models = tuple(dict.fromkeys(m for r in routes for m in r.models))
+        study = str(event["study_instance_uid"])
+        models = tuple(dict.fromkeys(m for r in routes for m in r.models_for(study)))
         base = {
             "sop_instance_uid": event["sop_instance_uid"],
             "study_instance_uid": event["study_instance_uid"],
             "series_instance_uid": event["series_instance_uid"],
         }
         names = tuple(r.name for r in routes)
+        stages = _Stages(self._telemetry, event, names[0] if names else None)
         if not models:
+            stages.flush()  # received, and no route asks anything more of it
             return [Expectation(**base, models=(), routes=names)]
         started = time.perf_counter()
         # A stored instance that cannot be read back is a system fault, not bad
@@ -85,11 +91,14 @@ class Preparer:
         stage = "validation"
         try:
             ds = validate_bytes(data, self._limits)
+            stages.ended("validated")
             if any(r.deidentify for r in routes):
                 stage = "deid"
                 ds = deidentify(ds, self._require_deid())
+                stages.ended("deidentified")
             stage = "decode"
             tensors = {m: preprocess_instance(ds, self._preprocess[m]) for m in models}
+            stages.ended("preprocessed")
         except Exception as exc:
             # Bad input is data: whatever a codec or parser raises on it (a
             # decompression bomb, a garbled stream), the instance is quarantined
@@ -103,7 +112,10 @@ class Preparer:
                 sop_instance_uid=event["sop_instance_uid"],
                 study_instance_uid=event["study_instance_uid"],
             )
+            stages.ended("quarantined", outcome="quarantined", reason=reason)
+            stages.flush()
             return [Expectation(**base, models=(), routes=names, quarantined=reason)]
+        stages.flush()
         prepared_ms = (time.perf_counter() - started) * 1000
         priority = int(self._router.priority_of(event))
         meta = {
@@ -131,3 +143,51 @@ class Preparer:
                 "options) are configured"
             )
         return self._deid
+
+
+class _Stages:
+    """Telemetry rows of one instance's preparation, recorded in one append."""
+
+    def __init__(self, telemetry: Telemetry | None, event: Mapping[str, Any], route: str | None):
+        self._telemetry = telemetry
+        self._rows: list[dict[str, Any]] = []
+        if telemetry is None:
+            return
+        self._received = float(event.get("received_at") or time.time())
+        self._last = time.time()
+        self._ids = {
+            "route": route,
+            "study_uid": event["study_instance_uid"],
+            "series_uid": event["series_instance_uid"],
+            "instance_uid": event["sop_instance_uid"],
+            "size_bytes": event.get("size"),
+        }
+        self._add("received", ts=self._received, since_received_ms=0.0)
+
+    def ended(self, stage: str, *, outcome: str = "ok", reason: str | None = None) -> None:
+        if self._telemetry is None:
+            return
+        now = time.time()
+        self._add(
+            stage,
+            ts=now,
+            duration_ms=(now - self._last) * 1000,
+            since_received_ms=(now - self._received) * 1000,
+            outcome=outcome,
+            reason=reason,
+        )
+        self._last = now
+
+    def _add(self, stage: str, **columns: Any) -> None:
+        if self._telemetry is None:
+            return
+        self._rows.append(
+            self._telemetry.stage_row(
+                stage, step="prepare", level="instance", **self._ids, **columns
+            )
+        )
+
+    def flush(self) -> None:
+        if self._telemetry is not None:
+            self._telemetry.emit(self._rows)
+            self._rows = []

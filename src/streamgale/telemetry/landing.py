@@ -1,0 +1,104 @@
+"""The steps that carry telemetry rows from the log into the lake (and traces).
+
+:func:`land` adds them to any pipeline. :class:`Landing` runs them in a
+runtime of their own beside the pipeline being measured, so that on a clean
+shutdown it can stop *after* that pipeline and carry its last rows too
+(:meth:`Landing.drain`). Either way the rows get the runtime's guarantees: a
+checkpoint commits the topic offset only after the lake sink has written
+what came before it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from streamgale.connectors.base import Sink
+from streamgale.connectors.log import LogSource
+from streamgale.dataflow import Pipeline
+from streamgale.log.base import Log
+from streamgale.runtime.config import RuntimeConfig
+from streamgale.runtime.runner import Runtime
+from streamgale.telemetry.recorder import TOPIC
+
+__all__ = ["Landing", "land"]
+
+
+def land(
+    pipeline: Pipeline,
+    log: Log,
+    lake_root: str,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    traces: Sink[Any] | None = None,
+    topic: str = TOPIC,
+    until_end: bool = False,
+) -> None:
+    """Add a ``telemetry`` source reading ``topic`` and a ``lake`` sink writing
+    its rows under ``lake_root`` (a directory or an fsspec URL such as
+    ``s3://bucket/lake``); with ``traces``, also a ``traces`` sink."""
+    from streamgale.lake import LakeSink
+
+    rows = pipeline.source(
+        "telemetry", LogSource(log, topic, group="telemetry-landing", until_end=until_end)
+    )
+    rows.sink("lake", LakeSink(lake_root, storage_options=dict(storage_options or {})))
+    if traces is not None:
+        rows.sink("traces", traces)
+
+
+class Landing:
+    """Lands ``topic`` of ``log`` in the lake, in its own runtime under ``state_dir``."""
+
+    def __init__(
+        self,
+        log: Log,
+        lake_root: str,
+        state_dir: Path,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        traces: Sink[Any] | None = None,
+        checkpoint_interval: float = 1.0,
+    ) -> None:
+        self._log = log
+        self._lake_root = lake_root
+        self._state_dir = state_dir
+        self._storage_options = dict(storage_options or {})
+        self._traces = traces
+        self._interval = checkpoint_interval
+        self._runtime: Runtime | None = None
+        self._thread: threading.Thread | None = None
+
+    def _runtime_for(self, *, until_end: bool) -> Runtime:
+        pipeline = Pipeline("telemetry-landing")
+        land(
+            pipeline,
+            self._log,
+            self._lake_root,
+            storage_options=self._storage_options,
+            traces=self._traces,
+            until_end=until_end,
+        )
+        config = RuntimeConfig(state_dir=self._state_dir, checkpoint_interval=self._interval)
+        return Runtime(pipeline, config)
+
+    def start(self) -> None:
+        """Follow the topic on a background thread until :meth:`stop`."""
+        self._runtime = self._runtime_for(until_end=False)
+        self._thread = threading.Thread(
+            target=self._runtime.run, name="telemetry-landing", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop following (commits what was landed); idempotent."""
+        if self._runtime is not None and self._thread is not None:
+            self._runtime.stop()
+            self._thread.join(timeout)
+        self._runtime = self._thread = None
+
+    def drain(self) -> None:
+        """Land every row appended so far, then return (call after :meth:`stop`)."""
+        self._runtime_for(until_end=True).run()

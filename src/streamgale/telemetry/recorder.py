@@ -1,0 +1,131 @@
+"""Record lifecycle events and results as rows on a durable log topic.
+
+Steps, doors and delivery workers call :class:`Telemetry` as work happens;
+each call appends one log record (a JSON array of rows) to the ``telemetry``
+topic. From there the rows are a stream like any other: the landing steps
+(:func:`streamgale.telemetry.land`) write them to the Parquet lake and, when
+configured, to an OpenTelemetry exporter; anything else can read the topic.
+
+Telemetry is at-least-once: a step replayed after a crash records its stage
+again. Every row carries the ids needed to recognise such repeats.
+
+>>> from streamgale.log import MemoryLog
+>>> log = MemoryLog()
+>>> telemetry = Telemetry(log, "radiology", clock=lambda: 1.0)
+>>> telemetry.stage("validated", step="prepare", level="instance", instance_uid="1.2.3",
+...                 duration_ms=0.4)
+>>> [(r["table"], r["stage"], r["ts"]) for r in telemetry.read_all()]
+[('telemetry', 'validated', 1.0)]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from streamgale.errors import ConfigError
+from streamgale.lake.schemas import STAGES, TABLES
+from streamgale.log.base import Log
+
+__all__ = ["TOPIC", "Telemetry"]
+
+TOPIC = "telemetry"
+"""The log topic telemetry rows travel on."""
+
+_OUTCOMES = frozenset({"ok", "failed", "quarantined", "refused"})
+_LEVELS = frozenset({"instance", "series", "study"})
+
+
+class Telemetry:
+    """Appends telemetry rows of one pipeline to ``topic`` in ``log``; thread-safe.
+
+    ``enabled=False`` makes every call a no-op (the way to measure what
+    telemetry costs). ``clock`` gives the default ``ts`` (unix seconds).
+    """
+
+    def __init__(
+        self,
+        log: Log,
+        pipeline: str,
+        *,
+        topic: str = TOPIC,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.log = log
+        self.pipeline = pipeline
+        self.topic = topic
+        self.enabled = enabled
+        self._clock = clock
+        log.create_topic(topic, 1)
+
+    def stage(
+        self,
+        stage: str,
+        *,
+        step: str,
+        level: str,
+        outcome: str = "ok",
+        **columns: Any,
+    ) -> None:
+        """One lifecycle event: ``stage`` ended for an instance, series or study."""
+        if not self.enabled:
+            return
+        self.emit([self.stage_row(stage, step=step, level=level, outcome=outcome, **columns)])
+
+    def stage_row(
+        self, stage: str, *, step: str, level: str, outcome: str = "ok", **columns: Any
+    ) -> dict[str, Any]:
+        """The row :meth:`stage` would record, for callers that emit several at once."""
+        if stage not in STAGES:
+            raise ConfigError(f"unknown telemetry stage {stage!r}; known: {', '.join(STAGES)}")
+        if level not in _LEVELS or outcome not in _OUTCOMES:
+            raise ConfigError(
+                f"telemetry level must be one of {sorted(_LEVELS)} and outcome one of "
+                f"{sorted(_OUTCOMES)}; got level={level!r}, outcome={outcome!r}"
+            )
+        return self.row(
+            "telemetry", stage=stage, step=step, level=level, outcome=outcome, **columns
+        )
+
+    def row(self, table: str, **columns: Any) -> dict[str, Any]:
+        """A row for ``table`` with this pipeline's name and a default ``ts``."""
+        spec = TABLES.get(table)
+        if spec is None:
+            raise ConfigError(f"unknown lake table {table!r}; known: {', '.join(TABLES)}")
+        unknown = set(columns) - set(spec.column_names())
+        if unknown:
+            raise ConfigError(
+                f"table {table!r} has no column(s) {', '.join(sorted(unknown))}; "
+                f"its columns: {', '.join(spec.column_names())}"
+            )
+        return {"table": table, "ts": self._clock(), "pipeline": self.pipeline, **columns}
+
+    def emit(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append ``rows`` as one log record (nothing when disabled or empty)."""
+        if not self.enabled:
+            return
+        batch = list(rows)
+        if batch:
+            payload = json.dumps(batch, separators=(",", ":"), default=_plain).encode()
+            self.log.append(self.topic, 0, [payload])
+
+    def read_all(self) -> list[dict[str, Any]]:
+        """Every row on the topic so far (for tests and small tools)."""
+        rows: list[dict[str, Any]] = []
+        offset = self.log.start_offset(self.topic, 0)
+        while records := self.log.read(self.topic, 0, offset, 1024):
+            for record in records:
+                rows.extend(json.loads(record.payload))
+            offset = records[-1].offset + 1
+        return rows
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot record {type(value).__name__} in telemetry")

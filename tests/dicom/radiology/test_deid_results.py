@@ -1,0 +1,119 @@
+"""On a de-identifying route, the results that go out name no patient.
+
+The SR and SEG are rendered from the de-identified sources: pseudonymised
+UIDs (so they land in the de-identified study), no patient name or ID, and
+Patient Identity Removed set. A late series updates the result in that same
+de-identified study.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from streamgale.dicom.deid import DeidConfig
+from streamgale.dicom.deid.pseudonyms import Pseudonymizer
+from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings
+from streamgale.dicom.routing import Route
+from streamgale.dicom.synthetic import ct_series, write_instances
+from streamgale.inference import load_model_config
+from tests.inference.onnx_models import segmenter
+
+SECRET = b"0123456789abcdef-test-secret"
+
+
+@pytest.fixture
+def app(tmp_path: Path):  # type: ignore[no-untyped-def]
+    model = load_model_config(
+        segmenter(tmp_path, size=32, preprocessing={"voi": "lung", "size": [32, 32]})
+    )
+    settings = RadiologySettings(
+        state_dir=tmp_path / "state",
+        models=(model,),
+        routes=(Route("research", modalities={"CT"}, models=("organs",), deidentify=True),),
+        deid=DeidConfig(secret=SECRET),
+        dimse=None,
+        stow=None,
+        folder=tmp_path / "inbox",
+        quiet_seconds=0.5,
+        checkpoint_interval=0.2,
+        telemetry=False,
+    )
+    app = RadiologyApp(settings)
+    thread = threading.Thread(target=app.run, daemon=True)
+    thread.start()
+    assert app.ready.wait(30)
+    yield app
+    app.stop()
+    thread.join(30)
+
+
+def _wait_for(app: RadiologyApp, n: int, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while len(app.summaries) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(app.summaries) >= n, f"only {len(app.summaries)} results after {timeout} s"
+
+
+def test_results_of_a_deidentifying_route_are_rendered_from_deidentified_sources(
+    app: RadiologyApp, tmp_path: Path
+) -> None:
+    series = ct_series(slices=4, size=64, lesion=True, seed=11)
+    for ds in series:
+        ds.PatientName = "Doe^Jane"
+        ds.PatientID = "MRN-12345"
+    write_instances(series, tmp_path / "inbox")
+    _wait_for(app, 1)
+    [summary] = app.summaries
+    assert summary.sr_path is not None and summary.seg_path is not None
+    pseudonyms = Pseudonymizer(SECRET)
+    study = pseudonyms.uid(str(series[0].StudyInstanceUID))
+    sources = {pseudonyms.uid(str(ds.SOPInstanceUID)) for ds in series}
+    for path in (summary.sr_path, summary.seg_path):
+        obj = pydicom.dcmread(path)
+        assert str(obj.StudyInstanceUID) == study
+        assert str(obj.PatientName) != "Doe^Jane" and "Doe" not in str(obj.PatientName)
+        assert str(obj.PatientID) != "MRN-12345"
+        assert obj.PatientIdentityRemoved == "YES"
+        raw = Path(path).read_bytes()
+        assert b"Doe^Jane" not in raw and b"MRN-12345" not in raw
+        assert str(series[0].StudyInstanceUID).encode() not in raw
+    sr = pydicom.dcmread(summary.sr_path)
+    referenced = {
+        str(item.ReferencedSOPInstanceUID)
+        for evidence in sr.CurrentRequestedProcedureEvidenceSequence
+        for ser in evidence.ReferencedSeriesSequence
+        for item in ser.ReferencedSOPSequence
+    }
+    assert sources <= referenced
+
+
+def test_a_late_series_updates_the_deidentified_result(app: RadiologyApp, tmp_path: Path) -> None:
+    first = ct_series(slices=3, size=64, lesion=True, seed=12)
+    write_instances(first, tmp_path / "inbox")
+    _wait_for(app, 1)
+    late = ct_series(slices=2, size=64, lesion=False, seed=13)
+    for ds in late:
+        ds.StudyInstanceUID = first[0].StudyInstanceUID
+        ds.PatientID = first[0].PatientID
+    write_instances(late, tmp_path / "inbox")
+    _wait_for(app, 2)
+    update = app.summaries[1]
+    assert update.version == 2
+    assert update.sr_path is not None
+    sr = pydicom.dcmread(update.sr_path)
+    pseudonyms = Pseudonymizer(SECRET)
+    referenced = {
+        str(item.ReferencedSOPInstanceUID)
+        for evidence in sr.CurrentRequestedProcedureEvidenceSequence
+        for ser in evidence.ReferencedSeriesSequence
+        for item in ser.ReferencedSOPSequence
+    }
+    # The update covers both versions' images, all under their pseudonyms.
+    assert {pseudonyms.uid(str(ds.SOPInstanceUID)) for ds in first + late} <= referenced
+    assert str(sr.StudyInstanceUID) == pseudonyms.uid(str(first[0].StudyInstanceUID))
