@@ -28,6 +28,8 @@ PACKAGES = [
     "streamgale.dicom.radiology",
     "streamgale.models",
     "streamgale.dicom.ingest",
+    "streamgale.lake",
+    "streamgale.telemetry",
 ]
 
 

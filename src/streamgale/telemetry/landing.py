@@ -10,6 +10,7 @@ what came before it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,8 @@ from streamgale.runtime.runner import Runtime
 from streamgale.telemetry.recorder import TOPIC
 
 __all__ = ["Landing", "land"]
+
+logger = logging.getLogger(__name__)
 
 
 def land(
@@ -61,7 +64,13 @@ class Landing:
         storage_options: Mapping[str, Any] | None = None,
         traces: Sink[Any] | None = None,
         checkpoint_interval: float = 1.0,
+        maintain_every: float = 600.0,
+        retention_days: float | None = None,
     ) -> None:
+        self._maintain_every = maintain_every
+        self._retention_days = retention_days
+        self._stopping = threading.Event()
+        self._maintenance: threading.Thread | None = None
         self._log = log
         self._lake_root = lake_root
         self._state_dir = state_dir
@@ -91,9 +100,36 @@ class Landing:
             target=self._runtime.run, name="telemetry-landing", daemon=True
         )
         self._thread.start()
+        self._stopping.clear()
+        self._maintenance = threading.Thread(
+            target=self._maintain_loop, name="lake-maintenance", daemon=True
+        )
+        self._maintenance.start()
+
+    def maintain(self) -> None:
+        """Compact small files (one per checkpoint and partition) and apply retention."""
+        from streamgale.lake import Lake
+
+        lake = Lake(self._lake_root, storage_options=self._storage_options)
+        lake.compact()
+        if self._retention_days is not None:
+            lake.apply_retention(self._retention_days)
+
+    def _maintain_loop(self) -> None:
+        while not self._stopping.wait(self._maintain_every):
+            try:
+                self.maintain()
+            except Exception:  # maintenance is best effort; the next round tries again
+                logger.exception(
+                    "lake maintenance failed; retrying in %.0f s", self._maintain_every
+                )
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop following (commits what was landed); idempotent."""
+        self._stopping.set()
+        if self._maintenance is not None:
+            self._maintenance.join(timeout)
+            self._maintenance = None
         if self._runtime is not None and self._thread is not None:
             self._runtime.stop()
             self._thread.join(timeout)

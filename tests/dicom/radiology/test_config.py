@@ -111,3 +111,41 @@ def test_deidentify_needs_its_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("SG_TEST_SECRET", "0123456789abcdef0123456789abcdef")
     settings = load_radiology_text(text, "r.yaml", base_dir=tmp_path)
     assert settings.deid is not None
+
+
+def test_telemetry_lake_and_ab_routes_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKE_SECRET", "s3cr3t")
+    settings = load_radiology_text(
+        """
+radiology:
+  state_dir: state
+  models: [demo-lesion, demo-lesion-sensitive]
+  routes:
+    - name: ct
+      ab: {mode: split, a: demo-lesion, b: demo-lesion-sensitive, share: 0.2}
+  telemetry:
+    lake:
+      url: s3://bucket/lake
+      options: {endpoint_url: "http://127.0.0.1:9000", secret: {env: LAKE_SECRET}}
+    traces: {otlp_endpoint: "http://127.0.0.1:4318/v1/traces"}
+""",
+        "x.yaml",
+        base_dir=tmp_path,
+    )
+    assert settings.lake == "s3://bucket/lake"
+    assert settings.lake_options == {"endpoint_url": "http://127.0.0.1:9000", "secret": "s3cr3t"}
+    assert settings.traces_endpoint == "http://127.0.0.1:4318/v1/traces"
+    [route] = settings.routes
+    assert route.ab is not None and route.ab.share == 0.2
+    assert route.all_models == ("demo-lesion", "demo-lesion-sensitive")
+    assert [m.thresholds["lesion"] for m in settings.models] == [0.5, 0.3]
+
+
+def test_an_unknown_ab_mode_points_at_its_line() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_radiology_text(
+            "radiology:\n  routes:\n    - name: ct\n      ab: {mode: canary, a: x, b: y}\n",
+            "x.yaml",
+        )
+    assert "canary" in str(raised.value) and "shadow, split" in str(raised.value)
+    assert "x.yaml:4" in str(raised.value)

@@ -52,6 +52,7 @@ _TOP = (
     "checkpoint_interval",
     "metrics_port",
     "demo",
+    "telemetry",
 )
 _ROUTE = (
     "name",
@@ -128,8 +129,47 @@ def load_radiology_text(
                 else None
             ),
             demo=bool(entries["demo"].value) if "demo" in entries else False,
+            **_telemetry(entries.get("telemetry"), base),
         )
     )
+
+
+def _telemetry(node: Node | None, base: Path) -> dict[str, Any]:
+    """``telemetry: {enabled, lake: {path | url, options}, traces: {otlp_endpoint}}``."""
+    if node is None:
+        return {}
+    e = node.mapping(allowed=("enabled", "lake", "traces"))
+    out: dict[str, Any] = {}
+    if "enabled" in e:
+        out["telemetry"] = bool(e["enabled"].value)
+    if "lake" in e:
+        lake = e["lake"].mapping(allowed=("path", "url", "options", "retention_days"))
+        if "retention_days" in lake:
+            out["lake_retention_days"] = float(lake["retention_days"].integer(minimum=1))
+        if "path" in lake and "url" in lake:
+            e["lake"].fail("give the lake either a 'path' (a directory) or a 'url' (s3://...)")
+        if "path" in lake:
+            out["lake"] = str(lake["path"].path(base))
+        elif "url" in lake:
+            out["lake"] = lake["url"].string()
+        if "options" in lake:
+            out["lake_options"] = {
+                k: _env_or_value(v) for k, v in lake["options"].mapping().items()
+            }
+    if "traces" in e:
+        traces = e["traces"].mapping(allowed=("otlp_endpoint",), required=("otlp_endpoint",))
+        out["traces_endpoint"] = traces["otlp_endpoint"].string()
+    return out
+
+
+def _env_or_value(node: Node) -> Any:
+    """A value, or ``{env: NAME}`` read from the environment (keep secrets out of files)."""
+    if isinstance(node.value, dict):
+        name = node.mapping(allowed=("env",), required=("env",))["env"].string()
+        if name not in os.environ:
+            node.fail(f"environment variable {name} is not set")
+        return os.environ[name]
+    return node.value
 
 
 def _model(node: Node, base: Path) -> ModelConfig:

@@ -90,6 +90,8 @@ class RadiologySettings:
     ``<state_dir>/lake``."""
     lake_options: Mapping[str, Any] = field(default_factory=dict)
     """fsspec storage options for a remote lake (endpoint_url, key, secret...)."""
+    lake_retention_days: float | None = None
+    """Delete lake partitions older than this many days (None keeps everything)."""
     traces_endpoint: str | None = None
     """An OTLP/HTTP endpoint (``http://collector:4318/v1/traces``) for one trace
     per study; needs the ``otel`` extra."""
@@ -147,6 +149,7 @@ class RadiologyApp:
                 root / "landing",
                 storage_options=settings.lake_options,
                 traces=_trace_sink(settings.traces_endpoint),
+                retention_days=settings.lake_retention_days,
             )
             if settings.telemetry
             else None

@@ -1,0 +1,102 @@
+"""Telemetry overhead (issue 4): radiology pipeline throughput with telemetry and the
+lake on, divided by the same pipeline with them off (target >= 0.9).
+
+The same synthetic CT studies (demo model on CPU) go through a fresh
+:class:`RadiologyApp` per run; instances are stored through the ingest store
+as fast as it takes them (no network, so the pipeline is the bottleneck) and
+each study is closed with an explicit completion signal. Throughput is
+instances per second from the first store to the last study result. Runs
+alternate off/on so machine noise hits both alike; the report gives each
+pair's ratio and their median, and the number of telemetry rows landed.
+
+    .venv/bin/python bench/telemetry_overhead.py [--studies 6 --slices 40 --rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.dataset as pads
+
+from streamgale.dicom.radiology import RadiologyApp, RadiologySettings
+from streamgale.dicom.routing import Route
+from streamgale.dicom.synthetic import ct_series, write_instances
+from streamgale.inference import load_model_config
+from streamgale.models import demo_model_config_path
+
+
+def _studies(root: Path, studies: int, slices: int, size: int) -> list[list[bytes]]:
+    out = []
+    for s in range(studies):
+        series = ct_series(slices=slices, size=size, lesion=s % 2 == 0, seed=s)
+        files = write_instances(series, root / f"{s:03d}")
+        out.append([f.read_bytes() for f in files])
+    return out
+
+
+def run(studies: list[list[bytes]], *, telemetry: bool) -> tuple[float, int]:
+    """Instances per second, and telemetry rows landed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = RadiologySettings(
+            state_dir=Path(tmp) / "state",
+            models=(load_model_config(demo_model_config_path()),),
+            routes=(Route("ct", modalities=frozenset({"CT"}), models=("demo-lesion",)),),
+            dimse=None,
+            stow=None,
+            quiet_seconds=30.0,  # completion comes from the explicit signal
+            telemetry=telemetry,
+        )
+        app = RadiologyApp(settings)
+        thread = threading.Thread(target=app.run, daemon=True)
+        thread.start()
+        if not app.ready.wait(60):
+            raise SystemExit("the pipeline did not start within 60 s")
+        start = time.perf_counter()
+        for study in studies:
+            uids = [app.store.put(data, source="dimse").sop_instance_uid for data in study]
+            app.store.signal_complete("association", "BENCH", uids)
+        while len(app.summaries) < len(studies):
+            time.sleep(0.005)
+        elapsed = time.perf_counter() - start
+        app.stop()
+        thread.join(60)
+        lake = Path(tmp) / "state" / "lake" / "telemetry"
+        files = [str(p) for p in lake.rglob("*.parquet")] if lake.exists() else []
+        rows = pads.dataset(files).count_rows() if files else 0
+    return sum(map(len, studies)) / elapsed, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--studies", type=int, default=6)
+    parser.add_argument("--slices", type=int, default=40)
+    parser.add_argument("--size", type=int, default=512, help="image rows and columns")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        studies = _studies(Path(tmp), args.studies, args.slices, args.size)
+    run(studies[:1], telemetry=True)  # warm caches (model load, highdicom) outside timing
+    ratios, offs, ons, landed = [], [], [], 0
+    for _ in range(args.rounds):
+        off, _rows = run(studies, telemetry=False)
+        on, landed = run(studies, telemetry=True)
+        offs.append(off)
+        ons.append(on)
+        ratios.append(on / off)
+    total = args.studies * args.slices
+    print(f"{args.studies} studies x {args.slices} slices ({total} instances, {args.size}px)")
+    print("| round | off (inst/s) | on (inst/s) | on / off |")
+    print("|---|---|---|---|")
+    for i, (off, on, ratio) in enumerate(zip(offs, ons, ratios, strict=True), 1):
+        print(f"| {i} | {off:.1f} | {on:.1f} | {ratio:.3f} |")
+    print(f"median ratio: {statistics.median(ratios):.3f} (target >= 0.9)")
+    print(f"telemetry rows landed per run: {landed}")
+
+
+if __name__ == "__main__":
+    main()
