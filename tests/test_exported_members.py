@@ -30,6 +30,8 @@ PACKAGES = [
     "streamgale.dicom.ingest",
     "streamgale.lake",
     "streamgale.telemetry",
+    "streamgale.dashboard",
+    "streamgale.sql",
 ]
 
 

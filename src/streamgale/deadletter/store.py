@@ -29,7 +29,10 @@ from typing import Any
 
 from streamgale.errors import DeadLetterError
 
-__all__ = ["DeadLetter", "DeadLetterStatus", "DeadLetterStore"]
+__all__ = ["DEAD_LETTER_FILE", "DeadLetter", "DeadLetterStatus", "DeadLetterStore", "stored_counts"]
+
+DEAD_LETTER_FILE = "deadletters.sqlite"
+"""The store's file name in a pipeline's state directory."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -204,6 +207,42 @@ class DeadLetterStore:
     def close(self) -> None:
         self.flush()
         self._db.close()
+
+
+def stored_counts(
+    path: Path, pipeline: str | None = None
+) -> dict[tuple[str, DeadLetterStatus], int]:
+    """Letters per ``(step id, status)`` in the store file at ``path``; empty if none.
+
+    Reads through its own read-only connection, so any thread may call it
+    (a metrics scrape) while the runtime writes the store: it sees what the
+    runtime has flushed.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / DEAD_LETTER_FILE
+    >>> stored_counts(path)
+    {}
+    >>> store = DeadLetterStore(path)
+    >>> store.add("orders", "parse", b"{", ValueError("bad JSON"), batch=False)
+    >>> store.flush()
+    >>> stored_counts(path, "orders")
+    {('parse', <DeadLetterStatus.NEW: 'new'>): 1}
+    >>> store.close()
+    """
+    if not path.exists():
+        return {}
+    where, args = _filters(pipeline=pipeline)
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+    try:
+        rows = db.execute(
+            f"SELECT step_id, status, COUNT(*) FROM dead_letters {where} GROUP BY step_id, status",
+            args,
+        ).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise DeadLetterError(f"cannot read dead-letter store {path}: {exc}") from exc
+    finally:
+        db.close()
+    return {(step, DeadLetterStatus(status)): int(n) for step, status, n in rows}
 
 
 def _filters(**conditions: Any) -> tuple[str, tuple[Any, ...]]:

@@ -35,6 +35,7 @@ from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.quality import QuarantineStore, ValidationLimits
 from streamgale.dicom.radiology.collect import StudyCollector
 from streamgale.dicom.radiology.finalize import Finalizer, ResultSummary
+from streamgale.dicom.radiology.metrics import register_radiology_metrics
 from streamgale.dicom.radiology.prepare import Preparer
 from streamgale.dicom.radiology.telemetry import RadiologyTelemetry
 from streamgale.dicom.results import warm_up
@@ -170,6 +171,7 @@ class RadiologyApp:
                 metrics_port=settings.metrics_port,
             ),
         )
+        register_radiology_metrics(self)
         self.scp = StorageSCP(settings.dimse, self.store) if settings.dimse else None
         self.stow = (
             StowServer(

@@ -156,6 +156,12 @@ class ResultStore:
             ).fetchone()
         return _stored(row) if row else None
 
+    def count(self) -> int:
+        """How many result versions are stored (for metrics; one indexed count)."""
+        with self._lock:
+            (n,) = self._db.execute("SELECT COUNT(*) FROM results").fetchone()
+        return int(n)
+
     def close(self) -> None:
         self._db.close()
 
