@@ -165,9 +165,8 @@ def _settings(tmp_path: Path, **overrides: object) -> RadiologySettings:
 
 
 def test_registering_twice_is_a_config_error(tmp_path: Path) -> None:
-    app = RadiologyApp(_settings(tmp_path))
+    app = RadiologyApp(_settings(tmp_path))  # registers its own collector
     try:
-        register_radiology_metrics(app)
         with pytest.raises(ConfigError, match="once per app"):
             register_radiology_metrics(app)
     finally:
@@ -184,7 +183,7 @@ def _wait(condition: object, what: str, timeout: float = 60.0) -> None:
 
 def test_after_a_real_run_metrics_show_quarantine_backlog_and_steps(tmp_path: Path) -> None:
     app = RadiologyApp(_settings(tmp_path, metrics_port=0))
-    register_radiology_metrics(app, cache_seconds=0)
+    app.metrics._cache_seconds = 0  # read the stores on every scrape
     thread = threading.Thread(target=app.run, daemon=True)
     thread.start()
     try:

@@ -171,7 +171,7 @@ class RadiologyApp:
                 metrics_port=settings.metrics_port,
             ),
         )
-        register_radiology_metrics(self)
+        self.metrics = register_radiology_metrics(self)
         self.scp = StorageSCP(settings.dimse, self.store) if settings.dimse else None
         self.stow = (
             StowServer(
