@@ -92,19 +92,30 @@ def sensors(ctx: click.Context, *, events: int, state_dir: Path | None, keep: bo
     default=None,
     help="Where the demo keeps its stores and results (default: a new temporary directory).",
 )
+@click.option(
+    "--serve/--no-serve",
+    default=None,
+    help="Keep the pipeline and dashboard up after the report, until Ctrl-C "
+    "(default: only in an interactive terminal).",
+)
 @click.pass_context
-def radiology(ctx: click.Context, *, studies: int, slices: int, state_dir: Path | None) -> None:
+def radiology(
+    ctx: click.Context, *, studies: int, slices: int, state_dir: Path | None, serve: bool | None
+) -> None:
     """Synthetic CT studies over DIMSE -> AI -> SR/SEG back into each study.
 
-    Starts the DIMSE listener (AE STREAMGALE, port 11112) and STOW-RS, sends
-    the studies with a progress bar, and prints the findings, the per-stage
-    latencies and where the SR/SEG files are. Uses the DEMO model.
+    Starts the DIMSE listener (AE STREAMGALE, port 11112), STOW-RS and the
+    web dashboard (port 8080, login with the admin token it prints once),
+    sends the studies with a progress bar, and prints the findings, the
+    per-stage latencies, an A/B comparison of the demo model with a more
+    sensitive version of itself (shadow mode) from the Parquet lake, and where
+    the SR/SEG files and the lake are. Uses the DEMO model.
 
     \b
     Example:
       streamgale demo radiology --studies 2 --slices 12
     """
-    code = _run_demo("radiology", studies=studies, slices=slices, state_dir=state_dir)
+    code = _run_demo("radiology", studies=studies, slices=slices, state_dir=state_dir, serve=serve)
     if code:
         ctx.exit(code)
 

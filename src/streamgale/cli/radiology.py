@@ -7,6 +7,7 @@ STOW-RS listeners and runs it until Ctrl-C or SIGTERM, which drain and commit.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,6 +41,13 @@ def dicom_options(command: F) -> F:
             envvar="STREAMGALE_STOW_PORT",
             show_envvar=True,
             help="Radiology files: the STOW-RS listener's port.",
+        ),
+        click.option(
+            "--dashboard-port",
+            type=click.IntRange(0, 65535),
+            envvar="STREAMGALE_DASHBOARD_PORT",
+            show_envvar=True,
+            help="Radiology files: the web dashboard's port (turns the dashboard on).",
         ),
     ]
     for decorate in reversed(decorators):
@@ -83,7 +91,23 @@ def run_radiology(file: Path, overrides: dict[str, Any]) -> None:
         "Ctrl-C drains, commits and stops",
         err=True,
     )
+    threading.Thread(target=_say_ready, args=(app,), daemon=True).start()
     app.run()
+
+
+def _say_ready(app: Any) -> None:
+    """Once the doors are open: where the dashboard and the lake are."""
+    if not app.ready.wait(120):
+        return
+    if app.settings.telemetry:
+        click.echo(f"Lake: {app.lake_root} (streamgale sql / streamgale report)", err=True)
+    if app.dashboard is not None:
+        click.echo(f"Dashboard: {app.dashboard.url}", err=True)
+        if app.dashboard.first_token:
+            click.echo(
+                f"Dashboard admin token (shown once, keep it): {app.dashboard.first_token}",
+                err=True,
+            )
 
 
 def _say_result(summary: Any) -> None:

@@ -38,6 +38,7 @@ def run(
     dicom_port: int | None,
     ae_title: str | None,
     stow_port: int | None,
+    dashboard_port: int | None,
 ) -> None:
     """Run the pipeline in FILE until its sources end, or Ctrl-C / SIGTERM.
 
@@ -59,6 +60,7 @@ def run(
                 "port": dicom_port,
                 "ae_title": ae_title,
                 "stow_port": stow_port,
+                "dashboard_port": dashboard_port,
             },
         )
         return

@@ -2,10 +2,16 @@
 
 from streamgale.dicom.radiology.collect import StudyCollector, StudyWork
 from streamgale.dicom.radiology.finalize import Finalizer, ResultSummary
-from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings, StowSettings
+from streamgale.dicom.radiology.pipeline import (
+    DashboardSettings,
+    RadiologyApp,
+    RadiologySettings,
+    StowSettings,
+)
 from streamgale.dicom.radiology.prepare import Expectation, Preparer
 
 __all__ = [
+    "DashboardSettings",
     "Expectation",
     "Finalizer",
     "Preparer",

@@ -33,7 +33,7 @@ from streamgale.config.document import Node, parse_document
 from streamgale.dicom.delivery import DimseDestination, StowDestination
 from streamgale.dicom.ingest.scp import ScpConfig
 from streamgale.dicom.quality import ValidationLimits
-from streamgale.dicom.radiology.pipeline import RadiologySettings, StowSettings
+from streamgale.dicom.radiology.pipeline import DashboardSettings, RadiologySettings, StowSettings
 from streamgale.dicom.routing import ABMode, ABTest, Priority, Route
 from streamgale.inference import ModelConfig, load_model_config, model_config_from_node
 
@@ -53,6 +53,7 @@ _TOP = (
     "metrics_port",
     "demo",
     "telemetry",
+    "dashboard",
 )
 _ROUTE = (
     "name",
@@ -129,8 +130,23 @@ def load_radiology_text(
                 else None
             ),
             demo=bool(entries["demo"].value) if "demo" in entries else False,
+            dashboard=_dashboard(entries.get("dashboard"), o),
             **_telemetry(entries.get("telemetry"), base),
         )
+    )
+
+
+def _dashboard(node: Node | None, o: Mapping[str, Any]) -> DashboardSettings | None:
+    """``dashboard: {host, port}``; ``dashboard: false`` or no key turns it off."""
+    if node is None or node.value is False:
+        port = o.get("dashboard_port")
+        return None if port is None else DashboardSettings(port=int(port))
+    e = node.mapping(allowed=("host", "port"))
+    port = o.get("dashboard_port")
+    if port is None:
+        port = e["port"].integer(minimum=0, maximum=65535) if "port" in e else 8080
+    return DashboardSettings(
+        host=e["host"].string() if "host" in e else "127.0.0.1", port=int(port)
     )
 
 

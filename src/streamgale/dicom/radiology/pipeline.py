@@ -55,7 +55,7 @@ from streamgale.runtime.config import RuntimeConfig
 from streamgale.runtime.runner import Runtime
 from streamgale.telemetry import Landing, Telemetry
 
-__all__ = ["RadiologyApp", "RadiologySettings", "StowSettings"]
+__all__ = ["DashboardSettings", "RadiologyApp", "RadiologySettings", "StowSettings"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,14 @@ class StowSettings:
     host: str = "127.0.0.1"
     port: int = 8090
     path_prefix: str = "/dicomweb"
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """Where the web dashboard listens: localhost unless configured otherwise."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,8 @@ class RadiologySettings:
     """fsspec storage options for a remote lake (endpoint_url, key, secret...)."""
     lake_retention_days: float | None = None
     """Delete lake partitions older than this many days (None keeps everything)."""
+    dashboard: DashboardSettings | None = None
+    """Serve the web dashboard from this process (login with the admin token)."""
     traces_endpoint: str | None = None
     """An OTLP/HTTP endpoint (``http://collector:4318/v1/traces``) for one trace
     per study; needs the ``otel`` extra."""
@@ -184,8 +194,22 @@ class RadiologyApp:
             else None
         )
         self.folder = FolderWatcher(settings.folder, self.store) if settings.folder else None
+        self.dashboard = self._dashboard(settings.dashboard)
         self.ready = threading.Event()
         self._releases = threading.Event()
+
+    def _dashboard(self, settings: DashboardSettings | None) -> Any:
+        """The dashboard server (a :class:`~streamgale.dashboard.DashboardServer`), or None."""
+        if settings is None:
+            return None
+        from streamgale.dashboard import DashboardServer, RadiologyBackend
+
+        return DashboardServer(
+            RadiologyBackend(self),
+            state_dir=self.settings.state_dir,
+            host=settings.host,
+            port=settings.port,
+        )
 
     def _build(self) -> Pipeline:
         s = self.settings
@@ -291,12 +315,17 @@ class RadiologyApp:
                 self.folder.start()
             if self.landing is not None:
                 self.landing.start()
+            if self.dashboard is not None:
+                self.dashboard.start()
             releases = threading.Thread(target=self._release_loop, name="releases", daemon=True)
             releases.start()
             self.ready.set()
             self.runtime.run()
         finally:
             self._releases.set()
+            if self.dashboard is not None:
+                self.dashboard.stop()
+                self.dashboard.backend.close()
             if self.landing is not None:
                 # After the pipeline stopped: its last rows (results, deliveries) land too.
                 self.landing.stop()
