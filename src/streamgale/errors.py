@@ -15,6 +15,7 @@ so callers can catch the whole family with one ``except``::
     │   └── OffsetOutOfRangeError
     ├── StateError               snapshots could not be read or written
     ├── DeadLetterError          the dead-letter store
+    ├── QueryError               a SQL query over the lake was refused or failed
     ├── IngestError              input refused at a boundary (HTTP ...)
     │   └── BackpressureError    the input is full; the sender should retry
     └── DicomError               DICOM handling
@@ -47,6 +48,7 @@ __all__ = [
     "OffsetOutOfRangeError",
     "PipelineDefinitionError",
     "PixelDecodeError",
+    "QueryError",
     "SinkError",
     "StateError",
     "StepError",
@@ -162,6 +164,10 @@ class StateError(StreamGaleError):
 
 class DeadLetterError(StreamGaleError):
     """The dead-letter store could not do what was asked (unknown id, bad store)."""
+
+
+class QueryError(StreamGaleError):
+    """A SQL query over the lake was refused (not read-only, outside the lake) or failed."""
 
 
 class IngestError(StreamGaleError):

@@ -7,14 +7,17 @@ The console script calls :func:`main`, a click group::
     streamgale dlq list
     streamgale demo
     streamgale lake tables
+    streamgale sql "SELECT stage, count(*) FROM telemetry GROUP BY stage"
+    streamgale report stage-latency
 """
 
 from streamgale.cli.lake import lake
 from streamgale.cli.main import main
 from streamgale.cli.quarantine import quarantine
 from streamgale.cli.results import results
+from streamgale.cli.sql import report, sql
 
-for _command in (quarantine, results, lake):
+for _command in (quarantine, results, lake, sql, report):
     main.add_command(_command)
 
 __all__ = ["main"]
