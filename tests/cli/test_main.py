@@ -132,3 +132,16 @@ def test_a_bad_option_value_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["run", "x.yaml", "--checkpoint-interval", "soon"])
     assert result.exit_code == 2
     assert "'soon' is not a duration; use a number of seconds" in result.stderr
+
+
+def test_dashboard_reset_token_prints_a_token_that_verifies(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from streamgale.cli import main
+    from streamgale.dashboard import AdminToken
+
+    result = CliRunner().invoke(main, ["dashboard", "reset-token", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().rsplit(" ", 1)[-1]
+    assert AdminToken(tmp_path / "dashboard").verify(token)
+    assert not AdminToken(tmp_path / "dashboard").verify(token + "x")

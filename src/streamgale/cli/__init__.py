@@ -11,13 +11,14 @@ The console script calls :func:`main`, a click group::
     streamgale report stage-latency
 """
 
+from streamgale.cli.dashboard import dashboard
 from streamgale.cli.lake import lake
 from streamgale.cli.main import main
 from streamgale.cli.quarantine import quarantine
 from streamgale.cli.results import results
 from streamgale.cli.sql import report, sql
 
-for _command in (quarantine, results, lake, sql, report):
+for _command in (quarantine, results, lake, sql, report, dashboard):
     main.add_command(_command)
 
 __all__ = ["main"]
