@@ -35,7 +35,7 @@ def check_read_only(con: Any, sql: str) -> None:
     >>> check_read_only(con, "DROP TABLE telemetry")
     Traceback (most recent call last):
     ...
-    streamgale.errors.StreamGaleError: refused: DROP statements cannot run here; the SQL console \
+    streamgale.errors.QueryError: refused: DROP statements cannot run here; the SQL console \
 runs a single SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN query
     """
     kind = _statement_kind(con, sql)
