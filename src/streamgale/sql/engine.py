@@ -114,7 +114,7 @@ class SqlEngine:
         """Run one read-only query; ``params`` fill ``?`` (a sequence) or ``$name`` (a mapping).
 
         A refused statement or a failing query raises
-        :class:`~streamgale.errors.StreamGaleError` with DuckDB's message.
+        :class:`~streamgale.errors.QueryError` with DuckDB's message.
         """
         with self._lock:
             if self._closed:

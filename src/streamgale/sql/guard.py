@@ -25,7 +25,7 @@ _EXPLAIN = re.compile(r"^\s*explain(\s+analy[sz]e)?\b", re.IGNORECASE)
 
 
 def check_read_only(con: Any, sql: str) -> None:
-    """Raise :class:`~streamgale.errors.StreamGaleError` unless ``sql`` is one read-only query.
+    """Raise :class:`~streamgale.errors.QueryError` unless ``sql`` is one read-only query.
 
     ``con`` is a DuckDB connection, used only for its parser.
 
