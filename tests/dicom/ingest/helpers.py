@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from streamgale.dicom.ingest import CompletionSignal, InstanceEvent, decode_event
+from streamgale.dicom.ingest import CompletionSignal, InstanceEvent, InstanceStore, decode_event
 from streamgale.dicom.synthetic import ct_series
 from streamgale.log import Log
 
@@ -71,3 +71,16 @@ def write_files(blobs: list[bytes], directory: Path) -> list[Path]:
         path.write_bytes(blob)
         paths.append(path)
     return paths
+
+
+def abandon(store: InstanceStore) -> None:
+    """Let go of a store as a killed process would: no checkpoint, nothing flushed.
+
+    The journal's lock is released (the kernel does that for a dead process),
+    so the directory can be opened again and recovery runs.
+    """
+    behind = store._behind
+    if behind is not None:
+        behind.abandon()
+    store._objects.close()
+    store._closed = True

@@ -6,10 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 
 import pydicom
+import pytest
 
 from streamgale.dicom.ingest import InstanceStore
 from streamgale.log import FsyncPolicy, SegmentLog
@@ -21,18 +23,34 @@ ENV = {**os.environ, "TCP_NODELAY": "1"}
 KILL_AFTER = 25
 
 
-def start_child(directory: Path) -> tuple[subprocess.Popen[str], int]:
+@pytest.fixture(autouse=True)
+def no_child_outlives_its_test() -> Iterator[None]:
+    yield
+    while STARTED:
+        child = STARTED.pop()
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)
+
+
+STARTED: list[subprocess.Popen[str]] = []
+
+
+def start_child(directory: Path, *flags: str) -> tuple[subprocess.Popen[str], int]:
     child = subprocess.Popen(
-        [sys.executable, str(CHILD), str(directory)], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(CHILD), str(directory), *flags], stdout=subprocess.PIPE, text=True
     )
+    STARTED.append(child)
     assert child.stdout is not None
     line = child.stdout.readline()
     assert line.strip().isdigit(), f"the SCP child did not start (said {line!r})"
     return child, int(line)
 
 
-def send_until_killed(port: int, paths: list[Path], child: subprocess.Popen[str]) -> set[Path]:
-    """Send with storescu; SIGKILL the SCP once KILL_AFTER stores were acknowledged.
+def send_until_killed(
+    port: int, paths: list[Path], child: subprocess.Popen[str], kill_after: int = KILL_AFTER
+) -> set[Path]:
+    """Send with storescu; SIGKILL the SCP once ``kill_after`` stores were acknowledged.
 
     Returns the files storescu got a success status for.
     """
@@ -46,7 +64,7 @@ def send_until_killed(port: int, paths: list[Path], child: subprocess.Popen[str]
             current = Path(line.removeprefix("I: Sending file: ").strip())
         elif "Received Store Response (Success)" in line and current is not None:
             acknowledged.add(current)
-            if len(acknowledged) == KILL_AFTER:
+            if len(acknowledged) == kill_after:
                 os.kill(child.pid, signal.SIGKILL)
     sender.wait(timeout=60)
     child.wait(timeout=10)
@@ -65,6 +83,7 @@ def published_uids(directory: Path) -> list[str]:
         return [e.sop_instance_uid for e in instance_events(log)]
 
 
+@pytest.mark.crash
 def test_every_acknowledged_instance_survives_kill_9(tmp_path: Path) -> None:
     blobs = ct_files(150, size=64, seed=7)
     paths = write_files(blobs, tmp_path / "in")
@@ -103,3 +122,26 @@ def test_every_acknowledged_instance_survives_kill_9(tmp_path: Path) -> None:
     assert resent.returncode == 0, resent.stderr
     published = published_uids(directory)
     assert len(published) == len(set(published)) == len(paths)
+
+
+@pytest.mark.crash
+def test_instances_acknowledged_but_only_in_the_journal_survive_kill_9(tmp_path: Path) -> None:
+    blobs = ct_files(12, size=64, seed=8)
+    paths = write_files(blobs, tmp_path / "in")
+    directory = tmp_path / "scp"
+    child, port = start_child(directory, "--stall-announcements")
+    acknowledged = send_until_killed(port, paths, child, kill_after=len(paths))
+    assert acknowledged == set(paths)  # every store acknowledged...
+    assert published_uids(directory) == []  # ...yet no file, no log record: only the journal
+    assert not list((directory / "store" / "objects").rglob("*.dcm"))
+
+    restart_and_stop(directory)  # opening replays the journal
+    expected = [pydicom.dcmread(BytesIO(b)).SOPInstanceUID for b in blobs]
+    assert published_uids(directory) == expected  # in arrival order, each once
+    with SegmentLog(directory / "log", fsync=FsyncPolicy.ALWAYS) as log:
+        store = InstanceStore(directory / "store", log)
+        for uid, blob in zip(expected, blobs, strict=True):
+            assert pydicom.dcmread(store.path_of(uid)).PixelData == (
+                pydicom.dcmread(BytesIO(blob)).PixelData
+            )
+        store.close()

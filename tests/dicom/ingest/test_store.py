@@ -14,10 +14,10 @@ from pydicom.filewriter import write_dataset
 
 from streamgale.dicom.ingest import InstanceStore, SopClassMismatchError
 from streamgale.dicom.synthetic import ct_series
-from streamgale.errors import ConfigError, InvalidInstanceError, LogError
+from streamgale.errors import ConfigError, DicomError, InvalidInstanceError, LogError
 from streamgale.log import FsyncPolicy, MemoryLog, SegmentLog
 
-from .helpers import bundled, ct_files, instance_events, part10, signals
+from .helpers import abandon, bundled, ct_files, instance_events, part10, signals
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 
@@ -151,11 +151,11 @@ def test_durable_across_reopen_with_a_segment_log(tmp_path: Path) -> None:
         store.close()
 
 
-def test_crash_between_write_and_publish_is_published_on_reopen(
+def test_direct_path_crash_between_write_and_publish_is_published_on_reopen(
     tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = ct_files(1)[0]
-    store = InstanceStore(tmp_path / "store", log)
+    store = InstanceStore(tmp_path / "store", log, fsync=False)  # no journal: the direct path
 
     def crash(*args: object) -> int:
         raise LogError("simulated crash before the append")
@@ -165,18 +165,19 @@ def test_crash_between_write_and_publish_is_published_on_reopen(
         store.put(data, source="dimse")  # no acknowledgement was sent
     monkeypatch.undo()
     assert instance_events(log) == []
-    reopened = InstanceStore(tmp_path / "store", log)  # reopening republishes
+    abandon(store)  # the process dies before the sender could resend
+    reopened = InstanceStore(tmp_path / "store", log, fsync=False)  # reopening republishes
     assert [e.sha256 for e in instance_events(log)] == [hashlib.sha256(data).hexdigest()]
     assert reopened.republish_pending() == 0
     assert reopened.put(data, source="dimse").duplicate
     assert len(instance_events(log)) == 1
 
 
-def test_a_resend_after_the_crash_publishes_the_pending_instance(
+def test_direct_path_resend_after_the_crash_publishes_the_pending_instance(
     tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = ct_files(1)[0]
-    store = InstanceStore(tmp_path / "store", log)
+    store = InstanceStore(tmp_path / "store", log, fsync=False)
     real_append = log.append
     monkeypatch.setattr(log, "append", lambda *a: (_ for _ in ()).throw(LogError("down")))
     with pytest.raises(LogError):
@@ -186,10 +187,10 @@ def test_a_resend_after_the_crash_publishes_the_pending_instance(
     assert len(instance_events(log)) == 1
 
 
-def test_crash_after_the_append_does_not_publish_twice(
+def test_direct_path_crash_after_the_append_does_not_publish_twice(
     tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = InstanceStore(tmp_path / "store", log)
+    store = InstanceStore(tmp_path / "store", log, fsync=False)
     index = store._index  # the crash point: the event is in the log, the row not marked
 
     def crash(*args: object) -> None:
@@ -199,8 +200,63 @@ def test_crash_after_the_append_does_not_publish_twice(
     with pytest.raises(OSError):
         store.put(ct_files(1)[0], source="dimse")
     monkeypatch.undo()
-    InstanceStore(tmp_path / "store", log)
+    abandon(store)
+    InstanceStore(tmp_path / "store", log, fsync=False)
     assert len(instance_events(log)) == 1
+
+
+def test_journaled_instance_whose_announcement_failed_is_announced_on_reopen(
+    tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = ct_files(1)[0]
+    store = InstanceStore(tmp_path / "store", log)
+    monkeypatch.setattr(log, "append", lambda *a: (_ for _ in ()).throw(LogError("down")))
+    with pytest.raises(DicomError, match="stored durably, but announcing it failed"):
+        store.put(data, source="dimse")
+    abandon(store)  # the process dies while the log still fails
+    monkeypatch.undo()
+    assert instance_events(log) == []
+    reopened = InstanceStore(tmp_path / "store", log)  # the journal's replay announces it
+    assert [e.sha256 for e in instance_events(log)] == [hashlib.sha256(data).hexdigest()]
+    assert reopened.read_bytes(instance_events(log)[0].sop_instance_uid) == data
+    assert reopened.put(data, source="dimse").duplicate
+    assert len(instance_events(log)) == 1
+    reopened.close()
+
+
+def test_journaled_announcement_is_retried_and_a_resend_is_a_duplicate(
+    tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = ct_files(1)[0]
+    store = InstanceStore(tmp_path / "store", log)
+    real_append = log.append
+    monkeypatch.setattr(log, "append", lambda *a: (_ for _ in ()).throw(LogError("down")))
+    with pytest.raises(DicomError, match="being retried"):
+        store.put(data, source="dimse")
+    monkeypatch.setattr(log, "append", real_append)
+    assert store.put(data, source="dimse").duplicate  # the sender's retry waits for the retry
+    assert len(instance_events(log)) == 1
+    assert store.read_bytes(instance_events(log)[0].sop_instance_uid) == data
+    store.close()
+
+
+def test_journaled_crash_after_the_append_does_not_publish_twice(
+    tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = InstanceStore(tmp_path / "store", log)
+
+    def crash(*args: object) -> None:
+        raise OSError("simulated crash after the append")
+
+    monkeypatch.setattr(store._index, "mark_published", crash)
+    with pytest.raises(DicomError):
+        store.put(ct_files(1)[0], source="dimse")
+    abandon(store)  # retries stop with the process: the event is in the log, the row is not
+    monkeypatch.undo()
+    reopened = InstanceStore(tmp_path / "store", log)
+    assert len(instance_events(log)) == 1
+    assert len(reopened) == 1
+    reopened.close()
 
 
 def test_an_index_that_lost_rows_is_rebuilt_from_the_log(tmp_path: Path, log: MemoryLog) -> None:

@@ -17,7 +17,8 @@ any                       anything else, bad PDU      A-ABORT; ABORTED
 ========================  ==========================  =========================
 
 Every C-STORE is answered only after :meth:`InstanceStore.put` returned, so
-a success status always means durably stored. The completion signal goes to
+a success status always means durably stored; the store writes the file and
+announces the instance behind the acknowledgement. The completion signal goes to
 the log before the A-RELEASE-RP, so a sender that sees its release
 confirmed knows its instances are announced as complete. An aborted
 association publishes no completion signal: what it sent is stored and
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 
 from streamgale.dicom.ingest import dimse
 from streamgale.dicom.ingest.acse import Acceptance, Negotiated, negotiate
+from streamgale.dicom.ingest.arrival import Arrival
 from streamgale.dicom.ingest.dimse import CommandField, Status
 from streamgale.dicom.ingest.dul import (
     PduReader,
@@ -76,6 +78,7 @@ class _Reassembly:
     def __init__(self) -> None:
         self.command = bytearray()
         self.decoded: dimse.Command | None = None
+        self.arrival: Arrival | None = None
         self._buffer = bytearray(self._INITIAL)
         self._size = 0
 
@@ -99,6 +102,7 @@ class _Reassembly:
         """Ready for the next message."""
         self.command = bytearray()
         self.decoded = None
+        self.arrival = None
         self._size = 0
         if len(self._buffer) > self._KEEP_AT_MOST:
             self._buffer = bytearray(self._INITIAL)
@@ -212,24 +216,33 @@ def _on_p_data(assoc: _Association, message: _Reassembly, length: int) -> None:
                 if not message.decoded.has_data_set:
                     _dispatch(assoc, message.decoded, pdv.context_id, None)
                     message.reset()
+                elif message.decoded.command_field == CommandField.C_STORE_RQ:
+                    transfer = assoc.negotiated.contexts[pdv.context_id][1]
+                    message.arrival = Arrival(transfer, source_ae=assoc.negotiated.calling_ae)
             continue
         if message.decoded is None:
             raise ProtocolError("a dataset fragment arrived before its command set", reason=2)
         assoc.reader.read_into(message.reserve(pdv.size))
         if pdv.is_last:
-            _dispatch(assoc, message.decoded, pdv.context_id, message.dataset())
+            _dispatch(assoc, message.decoded, pdv.context_id, message.dataset(), message.arrival)
             message.reset()
+        elif message.arrival is not None:
+            message.arrival.feed(message.dataset())  # while the sender sends the rest
 
 
 def _dispatch(
-    assoc: _Association, command: dimse.Command, context_id: int, data: memoryview | None
+    assoc: _Association,
+    command: dimse.Command,
+    context_id: int,
+    data: memoryview | None,
+    arrival: Arrival | None = None,
 ) -> None:
     abstract, transfer = assoc.negotiated.contexts[context_id]
     field_ = command.command_field
     if field_ == CommandField.C_ECHO_RQ:
         reply = dimse.echo_response(message_id=command.message_id, sop_class_uid=abstract)
     elif field_ == CommandField.C_STORE_RQ and data is not None:
-        reply = _c_store(assoc, command, transfer, data)
+        reply = _c_store(assoc, command, transfer, data, arrival)
     else:
         reply = dimse.response(
             field_ | 0x8000,
@@ -241,10 +254,16 @@ def _dispatch(
     assoc.sock.sendall(encode_p_data(context_id, reply, command=True))
 
 
-def _c_store(assoc: _Association, command: dimse.Command, transfer: str, data: memoryview) -> bytes:
+def _c_store(
+    assoc: _Association,
+    command: dimse.Command,
+    transfer: str,
+    data: memoryview,
+    arrival: Arrival | None,
+) -> bytes:
     sop_class = command.uid(dimse.AFFECTED_SOP_CLASS_UID)
     sop_instance = command.uid(dimse.AFFECTED_SOP_INSTANCE_UID)
-    status, comment = _store(assoc, data, transfer, sop_class)
+    status, comment = _store(assoc, data, transfer, sop_class, arrival)
     return dimse.store_response(
         message_id=command.message_id,
         sop_class_uid=sop_class,
@@ -255,7 +274,7 @@ def _c_store(assoc: _Association, command: dimse.Command, transfer: str, data: m
 
 
 def _store(
-    assoc: _Association, data: memoryview, transfer: str, sop_class: str
+    assoc: _Association, data: memoryview, transfer: str, sop_class: str, arrival: Arrival | None
 ) -> tuple[int, str | None]:
     """Store and map the outcome to a C-STORE status (PS3.4 B.2.3)."""
     calling = assoc.negotiated.calling_ae
@@ -266,6 +285,8 @@ def _store(
             calling_ae=calling,
             transfer_syntax_uid=transfer,
             sop_class_uid=sop_class or None,
+            wait_for_publication=False,  # durable is what the status promises
+            arrival=arrival,
         )
     except SopClassMismatchError as exc:
         return Status.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, exc.reason

@@ -10,7 +10,10 @@ That is why commits run with ``synchronous=NORMAL`` (WAL mode, no fsync per
 commit): a crash may roll back the newest rows, but SQLite's write-ahead log
 always keeps a prefix of the commits, and :class:`InstanceStore` replays the
 log past that prefix on start-up, so no row an acknowledgement depends on
-stays lost. It saves one fsync per instance.
+stays lost. It saves one fsync per instance. The log may lose its newest
+records too (the ingest journal, not the log, holds an instance until a
+checkpoint), so a row may claim an offset the log no longer has:
+:meth:`InstanceIndex.unpublish_from` turns such rows back into pending ones.
 
 >>> index = InstanceIndex(Path(":memory:"))
 >>> index.max_log_offset() is None, index.pending()
@@ -40,6 +43,7 @@ CREATE TABLE IF NOT EXISTS instances (
 );
 CREATE INDEX IF NOT EXISTS instances_study ON instances (study_instance_uid);
 CREATE INDEX IF NOT EXISTS instances_pending ON instances (published) WHERE published = 0;
+CREATE INDEX IF NOT EXISTS instances_log_offset ON instances (log_offset);
 """
 
 
@@ -105,6 +109,20 @@ class InstanceIndex:
                     log_offset,
                 ),
             )
+
+    def unpublish_from(self, log_offset: int) -> int:
+        """Mark rows published at ``log_offset`` or later as not published; return how many.
+
+        For a log that lost its tail: those events are gone, and the rows must
+        be published again. Their ``log_hint`` becomes ``log_offset``.
+        """
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE instances SET published = 0, log_offset = NULL, log_hint = ? "
+                "WHERE published = 1 AND log_offset >= ?",
+                (log_offset, log_offset),
+            )
+        return int(cursor.rowcount)
 
     def delete(self, sop_instance_uid: str) -> None:
         """Forget an instance whose stored file is gone (never acknowledged)."""

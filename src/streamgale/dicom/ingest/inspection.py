@@ -29,11 +29,12 @@ import re
 import struct
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import BytesIO
 from typing import Any
 
 from streamgale.dicom._deps import require_dicom
+from streamgale.dicom.ingest.header import NotPlainHeaderError, read_routing_values
 from streamgale.errors import InvalidInstanceError
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "IMPLEMENTATION_VERSION_NAME",
     "Inspected",
     "inspect_instance",
+    "inspect_received",
 ]
 
 IMPLEMENTATION_CLASS_UID = "2.25.318459549683482414023925909910028700764"
@@ -139,6 +141,10 @@ def _inspect_bare(view: memoryview, syntax: str | None, source_ae: str | None) -
     from pydicom import dcmread
     from pydicom.filereader import read_dataset
 
+    values = _plain_values(view, syntax)
+    if values is not None:  # the common case, read without pydicom
+        inspected = _inspected(values, syntax or "", b"", view)
+        return replace(inspected, header=_PREAMBLE + _MAGIC + _file_meta(inspected, source_ae))
     if syntax is None:
         ds = _parse(lambda: dcmread(BytesIO(view), stop_before_pixels=True, force=True))
         syntax = _guess_syntax(ds)
@@ -150,10 +156,45 @@ def _inspect_bare(view: memoryview, syntax: str | None, source_ae: str | None) -
                 readable or BytesIO(view), implicit, little, stop_when=_at_pixel_data
             )
         )
-    from dataclasses import replace
-
     inspected = _inspected(ds, syntax, b"", view)
     return replace(inspected, header=_PREAMBLE + _MAGIC + _file_meta(inspected, source_ae))
+
+
+def inspect_received(
+    view: memoryview, *, transfer_syntax_uid: str, source_ae: str | None = None
+) -> Inspected | None:
+    """Inspect a bare dataset from its first bytes, once they hold its whole header.
+
+    ``view`` is what has arrived so far. The result equals what
+    :func:`inspect_instance` gives for the whole dataset, except that its
+    ``body`` is ``view``; None means not yet (or not without pydicom, or not
+    a valid instance): inspect the whole dataset when it is complete.
+    """
+    values = _plain_values(view, transfer_syntax_uid, up_to_pixel_data=True)
+    if values is None:
+        return None
+    try:
+        inspected = _inspected(values, transfer_syntax_uid, b"", view)
+    except InvalidInstanceError:
+        return None  # inspect_instance raises it with the whole dataset
+    return replace(inspected, header=_PREAMBLE + _MAGIC + _file_meta(inspected, source_ae))
+
+
+def _plain_values(
+    view: memoryview, syntax: str | None, *, up_to_pixel_data: bool = False
+) -> dict[str, str] | None:
+    """The routing values read without pydicom, or None when pydicom must read them."""
+    if syntax is None or syntax in (_DEFLATED, _EXPLICIT_BE):
+        return None
+    try:
+        values = read_routing_values(
+            view, implicit_vr=syntax == _IMPLICIT_LE, up_to_pixel_data=up_to_pixel_data
+        )
+    except NotPlainHeaderError:
+        return None
+    if not values.get("NumberOfFrames", "1").isdigit():
+        return None  # let pydicom judge an odd Integer String (VR IS)
+    return values
 
 
 def _parse(read: Any) -> Any:

@@ -2,48 +2,62 @@
 
 :meth:`InstanceStore.put` takes the bytes of one instance and, in order:
 
-1. reads its header (:mod:`~streamgale.dicom.ingest.inspection`): the UIDs and
-   routing attributes, refusing it with
+1. reads its header (:mod:`~streamgale.dicom.ingest.inspection`, or takes
+   what an :class:`~streamgale.dicom.ingest.arrival.Arrival` read while the
+   bytes came in): the UIDs and routing attributes, refusing it with
    :class:`~streamgale.errors.InvalidInstanceError` if they are missing;
-2. dedupes by SOP Instance UID (0008,0018): a resend is harmless;
-3. writes the Part-10 file, preamble zeroed, named by its SHA-256
-   (:mod:`~streamgale.dicom.ingest.objects`), fsynced with its directory;
-4. indexes it in SQLite (:mod:`~streamgale.dicom.ingest.index`), unpublished;
-5. appends an :class:`~streamgale.dicom.ingest.events.InstanceEvent` to the
-   log topic and forces it to disk, then marks the row published.
+2. dedupes by SOP Instance UID (0008,0018), against the index and the
+   instances still being written behind: a resend is harmless;
+3. makes it durable with one write: the event and the Part-10 file (preamble
+   zeroed) go to the ingest journal as one record
+   (:mod:`~streamgale.dicom.ingest.journal`), around the page cache and
+   durable on return where the disk allows it, else flushed with an
+   ``fdatasync`` shared by concurrent ``put`` calls;
+4. has the rest written behind (:mod:`~streamgale.dicom.ingest.writebehind`):
+   the file named by its SHA-256 (:mod:`~streamgale.dicom.ingest.objects`),
+   the :class:`~streamgale.dicom.ingest.events.InstanceEvent` on the log
+   topic and the SQLite row (:mod:`~streamgale.dicom.ingest.index`), none of
+   them flushed; by default ``put`` waits for that too.
 
-Only then does ``put`` return, so a door that acknowledges after ``put``
-never acknowledges anything a crash could lose.
+From step 3 on, no crash can lose the instance, so a door may acknowledge
+once ``put`` returns: the journal holds the instance until a background
+checkpoint has flushed its file, the directory entries and the log together,
+batch by batch, and opening the store after a crash redoes step 4 for every
+record past the last checkpoint. An instance too large for the journal (over
+half of ``journal_bytes``) takes the direct path instead: file and directory
+fsynced, indexed, then the event appended and the log synced.
 
-**Which log.** Give the store a log opened with ``FsyncPolicy.ALWAYS``: its
-appends are durable on return and concurrent appenders share the disk's
-flushes (group commit). ``put`` also calls ``log.sync()`` after the append,
-which makes other policies durable too, at the cost of one more fsync per
-instance; but with ``INTERVAL`` a background flush running at the same time
-can make ``sync()`` return before the flush finishes, so ``ALWAYS`` is the
-policy to use.
+**Which log.** Any fsync policy is durable: the store syncs the log itself
+at each checkpoint, after a completion signal and after a release. With
+``FsyncPolicy.NEVER`` (or ``INTERVAL``) an instance costs the log no flush;
+with ``ALWAYS`` every event appended waits for one.
 
-**Crash recovery.** Opening a store replays the log past the index's last
-published offset (the index may lag: it commits without fsync, see
-:mod:`~streamgale.dicom.ingest.index`) and then publishes every row still
-unpublished (:meth:`InstanceStore.republish_pending`). Each stored instance
-therefore has exactly one instance event in the log, whatever the crash.
+**Crash recovery.** Opening a store marks any index row whose event the log
+lost as unpublished, replays the log past the index's last published offset
+(the index may lag: it commits without fsync, see
+:mod:`~streamgale.dicom.ingest.index`), then replays the journal past its
+last checkpoint (rewriting any file a power loss took, publishing any event
+the log lacks), and finally publishes every row still unpublished
+(:meth:`InstanceStore.republish_pending`). Each stored instance therefore has
+exactly one instance event in the log, whatever the crash.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from streamgale.dicom.ingest.arrival import Arrival
+from streamgale.dicom.ingest.claims import UidClaims
 from streamgale.dicom.ingest.events import CompletionSignal, InstanceEvent, Scope, Source
 from streamgale.dicom.ingest.index import IndexRow, InstanceIndex
 from streamgale.dicom.ingest.inspection import Inspected, inspect_instance
 from streamgale.dicom.ingest.objects import ObjectFiles
+from streamgale.dicom.ingest.writebehind import WriteBehind
 from streamgale.errors import ConfigError, DicomError, InvalidInstanceError, LogError
 from streamgale.log.base import Log
 
@@ -53,6 +67,7 @@ logger = logging.getLogger("streamgale.dicom.ingest")
 
 _PARTITION = 0
 _SCAN_BATCH = 1024
+_MIN_JOURNAL = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -71,16 +86,6 @@ class StoredInstance(InstanceEvent):
         return InstanceEvent(**{f.name: getattr(self, f.name) for f in fields(InstanceEvent)})
 
 
-class _Claim:
-    """A per-UID lock and how many threads hold or wait for it."""
-
-    __slots__ = ("holders", "lock")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.holders = 0
-
-
 class SopClassMismatchError(InvalidInstanceError):
     """The dataset's SOP Class UID differs from the one the sender announced.
 
@@ -96,13 +101,19 @@ class InstanceStore:
     events on ``topic`` (created with one partition if absent, so that a
     completion signal always follows the instance events it covers).
     Instances larger than ``max_instance_bytes`` are refused. ``clock``
-    gives the unix time stamped on events. All methods are thread-safe.
+    gives the unix time stamped on events. ``journal_bytes`` is the size of
+    the ingest journal (``directory/journal``), which holds instances until a
+    checkpoint: larger means rarer checkpoints; instances over half of it
+    take the slower direct path. All methods are thread-safe. A directory
+    has one open store at a time (:class:`~streamgale.errors.DicomError`
+    otherwise).
 
-    ``fsync=False`` trades power-loss safety for speed: files are not forced
-    to disk and the log is not synced by ``put`` (give it a log whose policy
-    is not ``ALWAYS``), so an acknowledged instance survives ``kill -9`` of
-    the process, which leaves the kernel's page cache intact, but may be lost
-    if the machine loses power. It is what dcmtk's storescp does.
+    ``fsync=False`` trades power-loss safety for speed: no journal, files
+    are not forced to disk and the log is not synced by ``put`` (give it a
+    log whose policy is not ``ALWAYS``), so an acknowledged instance
+    survives ``kill -9`` of the process, which leaves the kernel's page cache
+    intact, but may be lost if the machine loses power. It is what dcmtk's
+    storescp does.
     """
 
     def __init__(
@@ -114,10 +125,14 @@ class InstanceStore:
         max_instance_bytes: int = 2 * 1024**3,
         clock: Callable[[], float] = time.time,
         fsync: bool = True,
+        journal_bytes: int = 64 * 1024**2,
     ) -> None:
         if max_instance_bytes <= 0:
             msg = f"max_instance_bytes must be positive, got {max_instance_bytes}"
             raise ConfigError(msg, key="max_instance_bytes")
+        if journal_bytes < _MIN_JOURNAL:
+            msg = f"journal_bytes must be at least {_MIN_JOURNAL}, got {journal_bytes}"
+            raise ConfigError(msg, key="journal_bytes")
         self._directory = Path(directory)
         self._log = log
         self._topic = topic
@@ -126,12 +141,28 @@ class InstanceStore:
         self._fsync = fsync
         self._objects = ObjectFiles(self._directory, fsync=fsync)
         self._index = InstanceIndex(self._directory / "index.sqlite")
-        self._claims: dict[str, _Claim] = {}
-        self._claims_lock = threading.Lock()
+        self._claims = UidClaims()
         self._closed = False
-        self._ensure_topic()
-        self._replay_log()
-        self.republish_pending()
+        self._behind: WriteBehind | None = None
+        try:
+            if fsync:
+                self._behind = WriteBehind(
+                    self._directory,
+                    capacity=journal_bytes,
+                    objects=self._objects,
+                    index=self._index,
+                    log=log,
+                    topic=topic,
+                )
+            self._ensure_topic()
+            self._index.unpublish_from(self._log.end_offset(self._topic, _PARTITION))
+            self._replay_log()
+            if self._behind is not None:
+                self._behind.replay(self._publish)
+            self.republish_pending()
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def directory(self) -> Path:
@@ -156,6 +187,8 @@ class InstanceStore:
         calling_ae: str | None = None,
         transfer_syntax_uid: str | None = None,
         sop_class_uid: str | None = None,
+        wait_for_publication: bool = True,
+        arrival: Arrival | None = None,
     ) -> StoredInstance:
         """Store one instance durably and publish its event; return what was stored.
 
@@ -167,16 +200,27 @@ class InstanceStore:
         raises :class:`SopClassMismatchError`. ``data`` is not kept after
         return, so a reused receive buffer is fine.
 
-        On return the file and its event are durable (the index row too, in
-        effect: opening the store rebuilds it from the log). A SOP Instance
-        UID already stored returns the first copy with ``duplicate=True`` and
-        publishes nothing (unless a crash had kept its event from the log: it
-        is published now); the first copy is kept even if the resent bytes
-        differ.
+        On return the instance is durable: no crash can lose it. With
+        ``wait_for_publication`` (the default) its file is also in place and
+        its event in the log (the index row too, in effect: opening the store
+        rebuilds it from the log). Without, the file, the event and the row
+        follow shortly, written behind on another thread: that is for a door
+        that only needs to acknowledge, such as the DIMSE SCP, and it saves
+        that work from the sender's wait. Every other method of the store
+        waits for the writing behind to catch up first.
+
+        ``arrival``, when given, saw ``data`` arrive (a bare dataset in its
+        transfer syntax) and has already done the inspection and hashing.
+
+        A SOP Instance UID already stored returns the first copy with
+        ``duplicate=True`` and publishes nothing (unless a crash had kept its
+        event from the log: it is published now); the first copy is kept even
+        if the resent bytes differ.
 
         Raises :class:`~streamgale.errors.InvalidInstanceError` for bytes that
         cannot be stored (unreadable, a required UID missing, too large);
-        ``OSError`` or :class:`~streamgale.errors.LogError` if the disk fails.
+        ``OSError``, :class:`~streamgale.errors.LogError` or
+        :class:`~streamgale.errors.DicomError` if the disk fails.
         """
         self._check_open()
         if len(data) > self._max_bytes:
@@ -185,28 +229,46 @@ class InstanceStore:
                 "raise max_instance_bytes if such instances are expected"
             )
             raise InvalidInstanceError(msg)
-        found = inspect_instance(
-            data, transfer_syntax_uid=transfer_syntax_uid, source_ae=calling_ae
-        )
+        prepared = _prepared(data, transfer_syntax_uid, calling_ae, arrival)
+        if prepared is not None:
+            found, sha = prepared
+        else:
+            found = inspect_instance(
+                data, transfer_syntax_uid=transfer_syntax_uid, source_ae=calling_ae
+            )
+            sha = None
         if sop_class_uid is not None and sop_class_uid != found.sop_class_uid:
             msg = (
                 f"SOP Class UID {found.sop_class_uid} is not the announced {sop_class_uid}; "
                 "send the dataset under its own SOP class"
             )
             raise SopClassMismatchError(msg, sop_instance_uid=found.sop_instance_uid)
-        with self._claim(found.sop_instance_uid):
-            existing = self._index.get(found.sop_instance_uid)
-            if existing is not None:
-                if not existing.published:
-                    self._publish(existing.event)
-                return _stored(existing.event, duplicate=True)
-            event = self._write(found, source, calling_ae)
-            self._index.insert(event, log_hint=self._log.end_offset(self._topic, _PARTITION))
-            self._publish(event)
-            return _stored(event, duplicate=False)
+        behind = self._behind
+        with self._claims.claim(found.sop_instance_uid):
+            known = self._known(found.sop_instance_uid)
+            if known is not None:
+                if wait_for_publication:
+                    self._settle()
+                return _stored(known, duplicate=True)
+            if behind is None or not behind.fits(found.size):
+                event = self._write(found, source, calling_ae, sha)
+                self._index.insert(event, log_hint=self._log.end_offset(self._topic, _PARTITION))
+                self._publish(event)
+                return _stored(event, duplicate=False)
+            if sha is None:
+                digest = hashlib.sha256()
+                for chunk in found.chunks:
+                    digest.update(chunk)
+                sha = digest.hexdigest()
+            event = self._event(found, source, calling_ae, sha, self._objects.path_for(sha))
+            event, task = behind.store(event, found.chunks)
+        if wait_for_publication:
+            behind.wait(task)
+        return _stored(event, duplicate=False)
 
     def get(self, sop_instance_uid: str) -> StoredInstance:
         """The stored instance with this SOP Instance UID; KeyError if there is none."""
+        self._settle()
         row = self._index.get(sop_instance_uid)
         if row is None:
             raise KeyError(f"no stored instance has SOP Instance UID {sop_instance_uid}")
@@ -222,9 +284,11 @@ class InstanceStore:
 
     def study(self, study_instance_uid: str) -> list[StoredInstance]:
         """Every stored instance of a study, in no particular order."""
+        self._settle()
         return [_stored(e, duplicate=False) for e in self._index.study(study_instance_uid)]
 
     def __len__(self) -> int:
+        self._settle()
         return self._index.count()
 
     def signal_complete(
@@ -236,6 +300,7 @@ class InstanceStore:
         and series UIDs come from the index. The signal is durable on return.
         """
         self._check_open()
+        self._settle()  # the instances' events first: the signal follows them in the log
         events = [
             row.event for row in map(self._index.get, dict.fromkeys(sop_instance_uids)) if row
         ]
@@ -257,7 +322,8 @@ class InstanceStore:
         return. KeyError if no instance has this SOP Instance UID.
         """
         self._check_open()
-        with self._claim(sop_instance_uid):
+        self._settle()
+        with self._claims.claim(sop_instance_uid):
             event = replace(self.get(sop_instance_uid).event, source="release")
             self._append(event.to_json())
         return event
@@ -269,9 +335,10 @@ class InstanceStore:
         (its sender was never acknowledged and will resend).
         """
         self._check_open()
+        self._settle()
         published = 0
         for row in self._index.pending():
-            with self._claim(row.event.sop_instance_uid):
+            with self._claims.claim(row.event.sop_instance_uid):
                 current = self._index.get(row.event.sop_instance_uid)
                 if current is None or current.published:
                     continue
@@ -288,14 +355,49 @@ class InstanceStore:
         return published
 
     def close(self) -> None:
-        """Close the index; the log belongs to the caller and stays open."""
-        if not self._closed:
-            self._closed = True
+        """Finish the writing behind, checkpoint the journal, close the index.
+
+        The log belongs to the caller and stays open. Call it once no ``put``
+        is running (stop the doors first).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._behind is not None:
+                self._behind.close()
+        finally:
             self._objects.close()
             self._index.close()
 
-    def _write(self, found: Inspected, source: Source, calling_ae: str | None) -> InstanceEvent:
-        sha, path = self._objects.write(found.chunks)
+    def _known(self, sop_instance_uid: str) -> InstanceEvent | None:
+        """The event of an instance already stored (publishing it if a crash kept it back)."""
+        if self._behind is not None:
+            in_flight = self._behind.in_flight(sop_instance_uid)
+            if in_flight is not None:
+                return in_flight
+        row = self._index.get(sop_instance_uid)
+        if row is None:
+            return None
+        if not row.published:
+            self._publish(row.event)
+        return row.event
+
+    def _settle(self) -> None:
+        """Wait until every instance stored so far is written and announced."""
+        if self._behind is not None:
+            self._behind.drain()
+
+    def _write(
+        self, found: Inspected, source: Source, calling_ae: str | None, sha: str | None
+    ) -> InstanceEvent:
+        """The direct path: the file durably written (fsync) before anything refers to it."""
+        sha, path = self._objects.write(found.chunks, sha)
+        return self._event(found, source, calling_ae, sha, path)
+
+    def _event(
+        self, found: Inspected, source: Source, calling_ae: str | None, sha: str, path: Path
+    ) -> InstanceEvent:
         return InstanceEvent(
             sop_instance_uid=found.sop_instance_uid,
             sop_class_uid=found.sop_class_uid,
@@ -323,21 +425,6 @@ class InstanceStore:
         if self._fsync:
             self._log.sync()  # a no-op for an ALWAYS log, whose append already fsynced
         return offset
-
-    @contextmanager
-    def _claim(self, sop_instance_uid: str) -> Iterator[None]:
-        """Serialise work on one SOP Instance UID; other UIDs proceed in parallel."""
-        with self._claims_lock:
-            claim = self._claims.setdefault(sop_instance_uid, _Claim())
-            claim.holders += 1
-        try:
-            with claim.lock:
-                yield
-        finally:
-            with self._claims_lock:
-                claim.holders -= 1
-                if not claim.holders:
-                    del self._claims[sop_instance_uid]
 
     def _ensure_topic(self) -> None:
         try:
@@ -370,6 +457,21 @@ class InstanceStore:
             raise DicomError(f"the instance store at {self._directory} is closed; open a new one")
 
 
+def _prepared(
+    data: bytes | bytearray | memoryview,
+    transfer_syntax_uid: str | None,
+    calling_ae: str | None,
+    arrival: Arrival | None,
+) -> tuple[Inspected, str] | None:
+    """What ``arrival`` worked out on the way in, if it is for these very bytes."""
+    same = arrival is not None and (
+        arrival.transfer_syntax_uid == transfer_syntax_uid and arrival.source_ae == calling_ae
+    )
+    if arrival is None or not same:
+        return None
+    return arrival.finish(memoryview(data).cast("B"))
+
+
 def _replay_record(index: InstanceIndex, offset: int, payload: bytes) -> None:
     from streamgale.dicom.ingest.events import decode_event
 
@@ -385,5 +487,8 @@ def _replay_record(index: InstanceIndex, offset: int, payload: bytes) -> None:
 
 
 def _stored(event: InstanceEvent, *, duplicate: bool) -> StoredInstance:
-    values = {f.name: getattr(event, f.name) for f in fields(InstanceEvent)}
+    values = {f.name: getattr(event, f.name) for f in _EVENT_FIELDS}
     return StoredInstance(**values, duplicate=duplicate)
+
+
+_EVENT_FIELDS = fields(InstanceEvent)
