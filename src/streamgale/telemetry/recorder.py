@@ -59,6 +59,8 @@ class Telemetry:
         self.topic = topic
         self.enabled = enabled
         self._clock = clock
+        # Checked on every row: computed once, not per call.
+        self._columns = {name: frozenset(spec.column_names()) for name, spec in TABLES.items()}
         log.create_topic(topic, 1)
 
     def stage(
@@ -92,14 +94,14 @@ class Telemetry:
 
     def row(self, table: str, **columns: Any) -> dict[str, Any]:
         """A row for ``table`` with this pipeline's name and a default ``ts``."""
-        spec = TABLES.get(table)
-        if spec is None:
+        known = self._columns.get(table)
+        if known is None:
             raise ConfigError(f"unknown lake table {table!r}; known: {', '.join(TABLES)}")
-        unknown = set(columns) - set(spec.column_names())
-        if unknown:
+        if not known.issuperset(columns):
+            unknown = sorted(set(columns) - known)
             raise ConfigError(
-                f"table {table!r} has no column(s) {', '.join(sorted(unknown))}; "
-                f"its columns: {', '.join(spec.column_names())}"
+                f"table {table!r} has no column(s) {', '.join(unknown)}; "
+                f"its columns: {', '.join(TABLES[table].column_names())}"
             )
         return {"table": table, "ts": self._clock(), "pipeline": self.pipeline, **columns}
 

@@ -221,8 +221,6 @@ class RadiologyApp:
             "assembly", lambda ctx, resume: assembly.build(resume, ctx.clock)
         )
         recording = s.telemetry
-        if recording:
-            assembled = assembled.map("completions", self.telemetry.assembled)
         preparer = Preparer(
             self.store,
             self.quarantine,
@@ -240,7 +238,8 @@ class RadiologyApp:
             inferred = infer(wanted, f"infer-{name}", self.registry, name=name)
             answered = inferred.results
             if recording:
-                answered = answered.map(f"inferred-{name}", self.telemetry.inferred)
+                # parallelism 1: runs in the driver, no process or pickling involved
+                answered = answered.map_batches(f"inferred-{name}", self.telemetry.inferred_batch)
             outcomes.append(answered)
             outcomes.append(inferred.failures.map(f"quarantine-{name}", self._quarantine_failure))
         studies = assembled.filter("studies", lambda e: e.get("level") == "study")

@@ -70,6 +70,8 @@ class Preparer:
 
     def __call__(self, event: Mapping[str, Any]) -> list[Any]:
         if event.get("level") != "instance":
+            if self._telemetry is not None:
+                _record_completion(self._telemetry, event)
             return []
         routes = self._router.routes_for(event)
         study = str(event["study_instance_uid"])
@@ -143,6 +145,20 @@ class Preparer:
                 "options) are configured"
             )
         return self._deid
+
+
+def _record_completion(telemetry: Telemetry, event: Mapping[str, Any]) -> None:
+    """A series or study is complete: every instance of it was received."""
+    level = str(event.get("level"))
+    if level in ("series", "study"):
+        telemetry.stage(
+            "received",
+            step="assembly",
+            level=level,
+            study_uid=event.get("study_instance_uid"),
+            series_uid=event.get("series_instance_uid") if level == "series" else None,
+            reason=str(event.get("reason")) if event.get("reason") else None,
+        )
 
 
 class _Stages:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from streamgale.batch import Batch, iter_rows
 from streamgale.inference import InferenceFailure, InferenceResult, ModelConfig
 from streamgale.telemetry import Telemetry
 
@@ -46,7 +47,18 @@ class RadiologyTelemetry:
         self._variant_of = variant_of
         self._delivered_of = delivered_of
 
+    def inferred_batch(self, batch: Batch) -> Batch:
+        """:meth:`inferred` for a whole micro-batch, recorded in one log append."""
+        rows = [row for result in iter_rows(batch) for row in self._inferred_rows(result)]
+        self.telemetry.emit(rows)
+        return batch
+
     def inferred(self, result: InferenceResult) -> InferenceResult:
+        """Record that ``result``'s instance was inferred, and what the model said."""
+        self.telemetry.emit(self._inferred_rows(result))
+        return result
+
+    def _inferred_rows(self, result: InferenceResult) -> list[dict[str, Any]]:
         meta = result.meta
         model = self._models[str(meta["model"])]
         route = _route(meta)
@@ -62,31 +74,28 @@ class RadiologyTelemetry:
             "model_version": model.version,
             "variant": self._variant_of(route or "", model.name),
         }
-        self.telemetry.emit(
-            [
-                self.telemetry.stage_row(
-                    "inferred",
-                    step=f"infer-{model.name}",
-                    level="instance",
-                    ts=now,
-                    duration_ms=result.queued_ms + result.infer_ms,
-                    since_received_ms=since,
-                    **common,
-                ),
-                self.telemetry.row(
-                    "inferences",
-                    ts=now,
-                    **common,
-                    label=label,
-                    probability=probability,
-                    present=probability >= float(model.thresholds.get(label, 0.5)),
-                    queue_ms=result.queued_ms,
-                    infer_ms=result.infer_ms,
-                    delivered=self._delivered_of(route or "", model.name),
-                ),
-            ]
-        )
-        return result
+        return [
+            self.telemetry.stage_row(
+                "inferred",
+                step=f"infer-{model.name}",
+                level="instance",
+                ts=now,
+                duration_ms=result.queued_ms + result.infer_ms,
+                since_received_ms=since,
+                **common,
+            ),
+            self.telemetry.row(
+                "inferences",
+                ts=now,
+                **common,
+                label=label,
+                probability=probability,
+                present=probability >= float(model.thresholds.get(label, 0.5)),
+                queue_ms=result.queued_ms,
+                infer_ms=result.infer_ms,
+                delivered=self._delivered_of(route or "", model.name),
+            ),
+        ]
 
     def inference_failed(self, failure: InferenceFailure) -> InferenceFailure:
         meta = failure.request.meta
@@ -104,20 +113,6 @@ class RadiologyTelemetry:
             since_received_ms=_since(meta, time.time()),
         )
         return failure
-
-    def assembled(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
-        """A series or study is complete: every instance of it was received."""
-        level = str(event.get("level"))
-        if level in ("series", "study"):
-            self.telemetry.stage(
-                "received",
-                step="assembly",
-                level=level,
-                study_uid=event.get("study_instance_uid"),
-                series_uid=event.get("series_instance_uid") if level == "series" else None,
-                reason=str(event.get("reason")) if event.get("reason") else None,
-            )
-        return event
 
     def finalized(self, summary: Any, *, route: str | None, variant: str | None) -> None:
         """A study's result is stored (``summary`` is a ResultSummary)."""
