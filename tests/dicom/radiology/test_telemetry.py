@@ -62,6 +62,7 @@ def finished_run(tmp_path: Path) -> Path:
     series = ct_series(slices=3, size=64, lesion=True, seed=21)
     series[1].Rows = 3  # pixel data no longer matches: quarantined at validation
     write_instances(series, tmp_path / "inbox")
+    (tmp_path / "inbox" / "junk.dcm").write_bytes(b"not DICOM at all")  # refused at the door
     deadline = time.monotonic() + 60
     while len(app.summaries) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -73,6 +74,14 @@ def finished_run(tmp_path: Path) -> Path:
 
 def test_the_lake_holds_every_stage_of_a_known_run(finished_run: Path) -> None:
     rows = _rows(finished_run, "telemetry")
+    [refused] = [r for r in rows if r["outcome"] == "refused"]
+    assert (refused["stage"], refused["step"], refused["size_bytes"]) == (
+        "received",
+        "door-folder",
+        16,
+    )
+    assert refused["reason"]
+    rows.remove(refused)
     instance = Counter(r["stage"] for r in rows if r["level"] == "instance")
     assert instance == {
         "received": 3,

@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TypeAlias
 
 from streamgale.dicom.ingest.arrival import Arrival
 from streamgale.dicom.ingest.claims import UidClaims
@@ -84,6 +85,10 @@ class StoredInstance(InstanceEvent):
     def event(self) -> InstanceEvent:
         """The instance event, without ``duplicate``."""
         return InstanceEvent(**{f.name: getattr(self, f.name) for f in fields(InstanceEvent)})
+
+
+RefusalListener: TypeAlias = Callable[[str, str | None, int, str], None]
+"""Told ``(source, calling_ae, size, reason)`` when :meth:`InstanceStore.put` refuses bytes."""
 
 
 class SopClassMismatchError(InvalidInstanceError):
@@ -126,7 +131,9 @@ class InstanceStore:
         clock: Callable[[], float] = time.time,
         fsync: bool = True,
         journal_bytes: int = 64 * 1024**2,
+        on_refused: RefusalListener | None = None,
     ) -> None:
+        self._on_refused = on_refused
         if max_instance_bytes <= 0:
             msg = f"max_instance_bytes must be positive, got {max_instance_bytes}"
             raise ConfigError(msg, key="max_instance_bytes")
@@ -180,6 +187,33 @@ class InstanceStore:
         return self._topic
 
     def put(
+        self,
+        data: bytes | bytearray | memoryview,
+        *,
+        source: Source,
+        calling_ae: str | None = None,
+        transfer_syntax_uid: str | None = None,
+        sop_class_uid: str | None = None,
+        wait_for_publication: bool = True,
+        arrival: Arrival | None = None,
+    ) -> StoredInstance:
+        """Store one instance; see :meth:`_put`. A refusal is also told to ``on_refused``."""
+        try:
+            return self._put(
+                data,
+                source=source,
+                calling_ae=calling_ae,
+                transfer_syntax_uid=transfer_syntax_uid,
+                sop_class_uid=sop_class_uid,
+                wait_for_publication=wait_for_publication,
+                arrival=arrival,
+            )
+        except InvalidInstanceError as exc:
+            if self._on_refused is not None:
+                self._on_refused(source, calling_ae, len(data), str(exc))
+            raise
+
+    def _put(
         self,
         data: bytes | bytearray | memoryview,
         *,

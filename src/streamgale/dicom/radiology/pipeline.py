@@ -139,7 +139,6 @@ class RadiologyApp:
         root = settings.state_dir
         root.mkdir(parents=True, exist_ok=True)
         self.log = SegmentLog(root / "log", fsync=FsyncPolicy.ALWAYS)
-        self.store = InstanceStore(root / "instances", self.log)
         self.quarantine = QuarantineStore(root / "quarantine")
         self.results = ResultStore(root / "results")
         self.lake_root = settings.lake or str(root / "lake")
@@ -152,6 +151,11 @@ class RadiologyApp:
             {m.name: m for m in settings.models},
             variant_of=self.router.variant,
             delivered_of=self.router.delivers,
+        )
+        self.store = InstanceStore(
+            root / "instances",
+            self.log,
+            on_refused=self.telemetry.refused if settings.telemetry else None,
         )
         self.landing = (
             Landing(

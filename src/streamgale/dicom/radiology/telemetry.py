@@ -155,6 +155,17 @@ class RadiologyTelemetry:
             ]
         )
 
+    def refused(self, source: str, calling_ae: str | None, size: int, reason: str) -> None:
+        """A door refused bytes (the sender got an error status): received, never stored."""
+        self.telemetry.stage(
+            "received",
+            step=f"door-{source}",
+            level="instance",
+            outcome="refused",
+            reason=f"{reason} (from {calling_ae})" if calling_ae else reason,
+            size_bytes=size,
+        )
+
     def delivery_ended(
         self, destination: str, study_uid: str | None, *, error: str | None = None
     ) -> None:
