@@ -57,6 +57,9 @@ print("sent", flush=True)
 """
 
 
+OPTIONS = {"telemetry": True}
+
+
 def _app(root: Path) -> tuple[RadiologyApp, threading.Thread]:
     settings = RadiologySettings(
         state_dir=root / "state",
@@ -66,6 +69,7 @@ def _app(root: Path) -> tuple[RadiologyApp, threading.Thread]:
         stow=None,
         quiet_seconds=30.0,  # completion comes from the association release
         checkpoint_interval=1.0,
+        telemetry=OPTIONS["telemetry"],
     )
     app = RadiologyApp(settings)
     thread = threading.Thread(target=app.run, daemon=True)
@@ -130,13 +134,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=10)
     parser.add_argument("--slices", type=int, default=30)
+    parser.add_argument(
+        "--no-telemetry", action="store_true", help="run without telemetry and the lake"
+    )
+    parser.add_argument("--rates", default="50,100", help="offered loads, images/s")
+    parser.add_argument("--no-study", action="store_true", help="skip the 300-slice study")
     args = parser.parse_args()
-    for rate in (50.0, 100.0):
+    OPTIONS["telemetry"] = not args.no_telemetry
+    for rate in (float(r) for r in args.rates.split(",")):
         r = instance_latency(rate, args.studies, args.slices)
         print(
             f"offered {r['rate']:.0f} images/s, {r['instances']:.0f} instances: arrival -> "
             f"inference p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, p99 {r['p99']:.1f} ms"
         )
+    if args.no_study:
+        return
     s = study_latency(300)
     print(f"300-slice study, last instance -> SR/SEG stored: {s['last_instance_to_result']:.0f} ms")
     print(f"  per-stage means (ms): { {k: round(v, 1) for k, v in s.items() if k != 'slices'} }")

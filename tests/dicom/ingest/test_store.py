@@ -316,3 +316,28 @@ def test_a_topic_with_several_partitions_is_refused(tmp_path: Path, log: MemoryL
     log.create_topic("instances", 2)
     with pytest.raises(ConfigError, match="exactly 1"):
         InstanceStore(tmp_path / "s", log)
+
+
+def test_a_store_without_journal_still_replays_one_an_earlier_run_left(
+    tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = ct_files(1)[0]
+    store = InstanceStore(tmp_path / "store", log)  # journaled
+    monkeypatch.setattr(log, "append", lambda *a: (_ for _ in ()).throw(LogError("down")))
+    with pytest.raises(DicomError, match="stored durably"):
+        store.put(data, source="dimse")
+    abandon(store)  # acknowledged, but only the journal has it
+    monkeypatch.undo()
+    reopened = InstanceStore(tmp_path / "store", log, journal=False)
+    assert [e.sha256 for e in instance_events(log)] == [hashlib.sha256(data).hexdigest()]
+    assert reopened.read_bytes(instance_events(log)[0].sop_instance_uid) == data
+    reopened.close()
+
+
+def test_without_journal_put_takes_the_direct_path(tmp_path: Path, log: MemoryLog) -> None:
+    store = InstanceStore(tmp_path / "store", log, journal=False)
+    stored = store.put(ct_files(1)[0], source="dimse", wait_for_publication=False)
+    # Direct path: the event is in the log when put returns, nothing written behind.
+    assert [e.sop_instance_uid for e in instance_events(log)] == [stored.sop_instance_uid]
+    assert not (tmp_path / "store" / "journal").exists()
+    store.close()

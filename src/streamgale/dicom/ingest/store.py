@@ -113,6 +113,9 @@ class InstanceStore:
     has one open store at a time (:class:`~streamgale.errors.DicomError`
     otherwise).
 
+    ``journal=False`` keeps every instance on the direct path (file, directory
+    and log flushed before the acknowledgement): slower to acknowledge, but
+    with nothing written behind, events reach a pipeline sooner under load.
     ``fsync=False`` trades power-loss safety for speed: no journal, files
     are not forced to disk and the log is not synced by ``put`` (give it a
     log whose policy is not ``ALWAYS``), so an acknowledged instance
@@ -130,6 +133,7 @@ class InstanceStore:
         max_instance_bytes: int = 2 * 1024**3,
         clock: Callable[[], float] = time.time,
         fsync: bool = True,
+        journal: bool = True,
         journal_bytes: int = 64 * 1024**2,
         on_refused: RefusalListener | None = None,
     ) -> None:
@@ -152,7 +156,9 @@ class InstanceStore:
         self._closed = False
         self._behind: WriteBehind | None = None
         try:
-            if fsync:
+            # A journal left by an earlier run may hold acknowledged instances:
+            # it is replayed (and kept in use) even when this run asked for none.
+            if fsync and (journal or (self._directory / "journal").exists()):
                 self._behind = WriteBehind(
                     self._directory,
                     capacity=journal_bytes,
@@ -302,8 +308,13 @@ class InstanceStore:
 
     def get(self, sop_instance_uid: str) -> StoredInstance:
         """The stored instance with this SOP Instance UID; KeyError if there is none."""
-        self._settle()
         row = self._index.get(sop_instance_uid)
+        if row is None or not row.published:
+            # Not announced yet (or unknown): wait for the writing behind. A
+            # published row needs no wait, since its file is written before its
+            # event is: the pipeline, which reads events, never waits here.
+            self._settle()
+            row = self._index.get(sop_instance_uid)
         if row is None:
             raise KeyError(f"no stored instance has SOP Instance UID {sop_instance_uid}")
         return _stored(row.event, duplicate=False)

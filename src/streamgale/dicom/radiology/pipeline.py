@@ -94,6 +94,10 @@ class RadiologySettings:
     demo: bool = False
     telemetry: bool = True
     """Record lifecycle events and results, and land them in the lake."""
+    ingest_journal: bool = False
+    """Acknowledge C-STOREs after one journal write and write files behind: about
+    1.6x the DIMSE ingest rate, but today it delays instances reaching the
+    models under load (see BENCHMARKS.md), so it is off by default."""
     lake: str | None = None
     """Lake root: a directory or an fsspec URL (``s3://bucket/lake``); default
     ``<state_dir>/lake``."""
@@ -155,6 +159,7 @@ class RadiologyApp:
         self.store = InstanceStore(
             root / "instances",
             self.log,
+            journal=settings.ingest_journal,
             on_refused=self.telemetry.refused if settings.telemetry else None,
         )
         self.landing = (
