@@ -8,7 +8,6 @@ de-identified study.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pydicom
@@ -20,6 +19,7 @@ from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.inference import load_model_config
+from tests.dicom.radiology.helpers import running, wait_for_results
 from tests.inference.onnx_models import segmenter
 
 SECRET = b"0123456789abcdef-test-secret"
@@ -42,22 +42,8 @@ def app(tmp_path: Path):  # type: ignore[no-untyped-def]
         checkpoint_interval=0.2,
         telemetry=False,
     )
-    app = RadiologyApp(settings)
-    thread = threading.Thread(target=app.run, daemon=True)
-    thread.start()
-    assert app.ready.wait(30)
-    yield app
-    app.stop()
-    thread.join(30)
-
-
-def _wait_for(app: RadiologyApp, n: int, timeout: float = 60.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while len(app.summaries) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(app.summaries) >= n, f"only {len(app.summaries)} results after {timeout} s"
+    with running(settings) as app:
+        yield app
 
 
 def test_results_of_a_deidentifying_route_are_rendered_from_deidentified_sources(
@@ -68,7 +54,7 @@ def test_results_of_a_deidentifying_route_are_rendered_from_deidentified_sources
         ds.PatientName = "Doe^Jane"
         ds.PatientID = "MRN-12345"
     write_instances(series, tmp_path / "inbox")
-    _wait_for(app, 1)
+    wait_for_results(app, 1)
     [summary] = app.summaries
     assert summary.sr_path is not None and summary.seg_path is not None
     pseudonyms = Pseudonymizer(SECRET)
@@ -96,13 +82,13 @@ def test_results_of_a_deidentifying_route_are_rendered_from_deidentified_sources
 def test_a_late_series_updates_the_deidentified_result(app: RadiologyApp, tmp_path: Path) -> None:
     first = ct_series(slices=3, size=64, lesion=True, seed=12)
     write_instances(first, tmp_path / "inbox")
-    _wait_for(app, 1)
+    wait_for_results(app, 1)
     late = ct_series(slices=2, size=64, lesion=False, seed=13)
     for ds in late:
         ds.StudyInstanceUID = first[0].StudyInstanceUID
         ds.PatientID = first[0].PatientID
     write_instances(late, tmp_path / "inbox")
-    _wait_for(app, 2)
+    wait_for_results(app, 2)
     update = app.summaries[1]
     assert update.version == 2
     assert update.sr_path is not None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.inference import load_model_config
+from tests.dicom.radiology.helpers import running, wait_for_results
 from tests.inference.onnx_models import segmenter
 
 
@@ -45,13 +45,8 @@ def app(tmp_path: Path):  # type: ignore[no-untyped-def]
         quiet_seconds=0.5,
         checkpoint_interval=0.2,
     )
-    app = RadiologyApp(settings)
-    thread = threading.Thread(target=app.run, daemon=True)
-    thread.start()
-    assert app.ready.wait(30)
-    yield app
-    app.stop()
-    thread.join(30)
+    with running(settings) as app:
+        yield app
 
 
 def _send(app: RadiologyApp, files: list[Path]) -> None:
@@ -75,19 +70,12 @@ def _send(app: RadiologyApp, files: list[Path]) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def _wait_for(app: RadiologyApp, n: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(app.summaries) < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(app.summaries) >= n, f"only {len(app.summaries)} results after {timeout} s"
-
-
 def test_a_study_sent_with_storescu_gets_sr_and_seg_in_the_same_study(
     app: RadiologyApp, tmp_path: Path
 ) -> None:
     series = ct_series(slices=6, size=64, lesion=True, seed=3)
     _send(app, write_instances(series, tmp_path / "send"))
-    _wait_for(app, 1)
+    wait_for_results(app, 1)
     [summary] = app.summaries
     study_uid = str(series[0].StudyInstanceUID)
     assert summary.study_instance_uid == study_uid
@@ -119,21 +107,13 @@ def test_an_invalid_instance_is_quarantined_and_its_study_still_completes(
     series = ct_series(slices=3, size=64, seed=4)
     series[1].Rows = 3  # pixel data no longer matches: validation refuses it
     _send(app, write_instances(series, tmp_path / "send"))
-    _wait_for(app, 1)
+    wait_for_results(app, 1)
     [summary] = app.summaries
     assert summary.instances == 2 and summary.quarantined == 1
     [entry] = app.quarantine.list()
     assert entry.sop_instance_uid == str(series[1].SOPInstanceUID)
     assert entry.stage == "validation"
     assert "Rows" in entry.reason
-
-
-def _start(settings: RadiologySettings) -> tuple[RadiologyApp, threading.Thread]:
-    app = RadiologyApp(settings)
-    thread = threading.Thread(target=app.run, daemon=True)
-    thread.start()
-    assert app.ready.wait(30)
-    return app, thread
 
 
 def _organs(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -155,19 +135,15 @@ def test_files_dropped_in_the_inbox_folder_get_results(tmp_path: Path) -> None:
         quiet_seconds=0.5,
         checkpoint_interval=0.2,
     )
-    app, thread = _start(settings)
-    try:
+    with running(settings) as app:
         series = ct_series(slices=4, size=64, seed=5)
         write_instances(series, tmp_path / "staging")
         for path in sorted((tmp_path / "staging").iterdir()):
             path.rename(inbox / path.name)  # atomic, as a careful writer would
-        _wait_for(app, 1)
+        wait_for_results(app, 1)
         [summary] = app.summaries
         assert summary.instances == 4
         assert len(list((inbox / ".done").iterdir())) == 4
-    finally:
-        app.stop()
-        thread.join(30)
 
 
 def test_a_released_instance_goes_through_the_pipeline_again(tmp_path: Path) -> None:
@@ -183,8 +159,7 @@ def test_a_released_instance_goes_through_the_pipeline_again(tmp_path: Path) -> 
         quiet_seconds=0.5,
         checkpoint_interval=0.2,
     )
-    app, thread = _start(settings)
-    try:
+    with running(settings) as app:
         series = ct_series(slices=1, size=64, seed=6)
         _send(app, write_instances(series, tmp_path / "send"))
         deadline = time.monotonic() + 30
@@ -201,6 +176,3 @@ def test_a_released_instance_goes_through_the_pipeline_again(tmp_path: Path) -> 
         # Processed anew: refused again by the same limits, as a new entry with its reason.
         assert again.sop_instance_uid == first.sop_instance_uid
         assert "Rows" in again.reason
-    finally:
-        app.stop()
-        thread.join(30)

@@ -8,8 +8,6 @@ model.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings
 from streamgale.dicom.routing import ABMode, ABTest, Route
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.inference import ModelConfig, load_model_config
+from tests.dicom.radiology.helpers import running, wait_for_results
 from tests.inference.onnx_models import segmenter
 
 
@@ -55,21 +54,18 @@ def finished_run(tmp_path: Path) -> Path:
         quiet_seconds=0.5,
         checkpoint_interval=0.2,
     )
-    app = RadiologyApp(settings)
-    thread = threading.Thread(target=app.run, daemon=True)
-    thread.start()
-    assert app.ready.wait(30)
+    with running(settings) as app:
+        _send_known_study(app, tmp_path)
+    return tmp_path / "state" / "lake"
+
+
+def _send_known_study(app: RadiologyApp, tmp_path: Path) -> None:
     series = ct_series(slices=3, size=64, lesion=True, seed=21)
     series[1].Rows = 3  # pixel data no longer matches: quarantined at validation
     write_instances(series, tmp_path / "inbox")
     (tmp_path / "inbox" / "junk.dcm").write_bytes(b"not DICOM at all")  # refused at the door
-    deadline = time.monotonic() + 60
-    while len(app.summaries) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(app.summaries) == 2, "both arms of the A/B test give a result"
-    app.stop()
-    thread.join(30)
-    return tmp_path / "state" / "lake"
+    wait_for_results(app, 2)  # both arms of the A/B test give a result
+    assert len(app.summaries) == 2
 
 
 def test_the_lake_holds_every_stage_of_a_known_run(finished_run: Path) -> None:
