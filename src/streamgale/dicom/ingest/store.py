@@ -47,7 +47,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TypeAlias
@@ -203,33 +204,6 @@ class InstanceStore:
         wait_for_publication: bool = True,
         arrival: Arrival | None = None,
     ) -> StoredInstance:
-        """Store one instance; see :meth:`_put`. A refusal is also told to ``on_refused``."""
-        try:
-            return self._put(
-                data,
-                source=source,
-                calling_ae=calling_ae,
-                transfer_syntax_uid=transfer_syntax_uid,
-                sop_class_uid=sop_class_uid,
-                wait_for_publication=wait_for_publication,
-                arrival=arrival,
-            )
-        except InvalidInstanceError as exc:
-            if self._on_refused is not None:
-                self._on_refused(source, calling_ae, len(data), str(exc))
-            raise
-
-    def _put(
-        self,
-        data: bytes | bytearray | memoryview,
-        *,
-        source: Source,
-        calling_ae: str | None = None,
-        transfer_syntax_uid: str | None = None,
-        sop_class_uid: str | None = None,
-        wait_for_publication: bool = True,
-        arrival: Arrival | None = None,
-    ) -> StoredInstance:
         """Store one instance durably and publish its event; return what was stored.
 
         ``data`` is a Part-10 file or a bare dataset; a bare dataset is encoded
@@ -262,49 +236,62 @@ class InstanceStore:
         ``OSError``, :class:`~streamgale.errors.LogError` or
         :class:`~streamgale.errors.DicomError` if the disk fails.
         """
-        self._check_open()
-        if len(data) > self._max_bytes:
-            msg = (
-                f"the instance is {len(data)} bytes, over the limit of {self._max_bytes}; "
-                "raise max_instance_bytes if such instances are expected"
-            )
-            raise InvalidInstanceError(msg)
-        prepared = _prepared(data, transfer_syntax_uid, calling_ae, arrival)
-        if prepared is not None:
-            found, sha = prepared
-        else:
-            found = inspect_instance(
-                data, transfer_syntax_uid=transfer_syntax_uid, source_ae=calling_ae
-            )
-            sha = None
-        if sop_class_uid is not None and sop_class_uid != found.sop_class_uid:
-            msg = (
-                f"SOP Class UID {found.sop_class_uid} is not the announced {sop_class_uid}; "
-                "send the dataset under its own SOP class"
-            )
-            raise SopClassMismatchError(msg, sop_instance_uid=found.sop_instance_uid)
-        behind = self._behind
-        with self._claims.claim(found.sop_instance_uid):
-            known = self._known(found.sop_instance_uid)
-            if known is not None:
-                if wait_for_publication:
-                    self._settle()
-                return _stored(known, duplicate=True)
-            if behind is None or not behind.fits(found.size):
-                event = self._write(found, source, calling_ae, sha)
-                self._index.insert(event, log_hint=self._log.end_offset(self._topic, _PARTITION))
-                self._publish(event)
-                return _stored(event, duplicate=False)
-            if sha is None:
-                digest = hashlib.sha256()
-                for chunk in found.chunks:
-                    digest.update(chunk)
-                sha = digest.hexdigest()
-            event = self._event(found, source, calling_ae, sha, self._objects.path_for(sha))
-            event, task = behind.store(event, found.chunks)
-        if wait_for_publication:
-            behind.wait(task)
-        return _stored(event, duplicate=False)
+        with self._telling_refusals(source, calling_ae, len(data)):
+            self._check_open()
+            if len(data) > self._max_bytes:
+                msg = (
+                    f"the instance is {len(data)} bytes, over the limit of {self._max_bytes}; "
+                    "raise max_instance_bytes if such instances are expected"
+                )
+                raise InvalidInstanceError(msg)
+            prepared = _prepared(data, transfer_syntax_uid, calling_ae, arrival)
+            if prepared is not None:
+                found, sha = prepared
+            else:
+                found = inspect_instance(
+                    data, transfer_syntax_uid=transfer_syntax_uid, source_ae=calling_ae
+                )
+                sha = None
+            if sop_class_uid is not None and sop_class_uid != found.sop_class_uid:
+                msg = (
+                    f"SOP Class UID {found.sop_class_uid} is not the announced {sop_class_uid}; "
+                    "send the dataset under its own SOP class"
+                )
+                raise SopClassMismatchError(msg, sop_instance_uid=found.sop_instance_uid)
+            behind = self._behind
+            with self._claims.claim(found.sop_instance_uid):
+                known = self._known(found.sop_instance_uid)
+                if known is not None:
+                    if wait_for_publication:
+                        self._settle()
+                    return _stored(known, duplicate=True)
+                if behind is None or not behind.fits(found.size):
+                    event = self._write(found, source, calling_ae, sha)
+                    self._index.insert(
+                        event, log_hint=self._log.end_offset(self._topic, _PARTITION)
+                    )
+                    self._publish(event)
+                    return _stored(event, duplicate=False)
+                if sha is None:
+                    digest = hashlib.sha256()
+                    for chunk in found.chunks:
+                        digest.update(chunk)
+                    sha = digest.hexdigest()
+                event = self._event(found, source, calling_ae, sha, self._objects.path_for(sha))
+                event, task = behind.store(event, found.chunks)
+            if wait_for_publication:
+                behind.wait(task)
+            return _stored(event, duplicate=False)
+
+    @contextmanager
+    def _telling_refusals(self, source: str, calling_ae: str | None, size: int) -> Iterator[None]:
+        """Tell ``on_refused`` about bytes :meth:`put` refuses (the error still propagates)."""
+        try:
+            yield
+        except InvalidInstanceError as exc:
+            if self._on_refused is not None:
+                self._on_refused(source, calling_ae, size, str(exc))
+            raise
 
     def get(self, sop_instance_uid: str) -> StoredInstance:
         """The stored instance with this SOP Instance UID; KeyError if there is none."""
