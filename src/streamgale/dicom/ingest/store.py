@@ -297,10 +297,11 @@ class InstanceStore:
         """The stored instance with this SOP Instance UID; KeyError if there is none."""
         row = self._index.get(sop_instance_uid)
         if row is None or not row.published:
-            # Not announced yet (or unknown): wait for the writing behind. A
-            # published row needs no wait, since its file is written before its
-            # event is: the pipeline, which reads events, never waits here.
-            self._settle()
+            # Not announced yet (or unknown): wait for the writing behind, for
+            # this one instance when it is in flight (a pipeline that read its
+            # event must not queue behind newer arrivals), else for everything.
+            if self._behind is None or not self._behind.wait_for(sop_instance_uid):
+                self._settle()
             row = self._index.get(sop_instance_uid)
         if row is None:
             raise KeyError(f"no stored instance has SOP Instance UID {sop_instance_uid}")

@@ -69,6 +69,8 @@ class WriteBehind:
         self._journal = Journal(directory / "journal", capacity=capacity, checkpoint=self._flush)
         self._publisher: Publisher | None = None
         self._in_flight: dict[str, InstanceEvent] = {}
+        self._tasks: dict[str, Task] = {}
+        """The announcement task of each instance in flight (popped lazily)."""
 
     def fits(self, size: int) -> bool:
         """Whether an instance of ``size`` bytes goes through the journal."""
@@ -113,11 +115,25 @@ class WriteBehind:
             self._journal.sync(entry)
             self._in_flight[event.sop_instance_uid] = event
             task = publisher.submit(_Announcement(self, entry, event, payload))
+            self._tasks[event.sop_instance_uid] = task
         except BaseException:
             self._in_flight.pop(event.sop_instance_uid, None)
             self._journal.complete(entry, None)
             raise
         return event, task
+
+    def wait_for(self, sop_instance_uid: str) -> bool:
+        """Wait until this one instance is announced; False if it was not in flight.
+
+        Waiting for one instance, not for all written behind, matters to a
+        pipeline reading events: it must not queue behind newer arrivals.
+        """
+        task = self._tasks.pop(sop_instance_uid, None)
+        if task is None:
+            return False
+        if sop_instance_uid in self._in_flight:
+            self.wait(task)
+        return True
 
     def wait(self, task: Task) -> None:
         """Wait until ``task`` announced its instance (raise if that is failing)."""
@@ -171,6 +187,7 @@ class _Announcement:
         self._topic = owner._topic
         self._index = owner._index
         self._in_flight = owner._in_flight
+        self._tasks = owner._tasks
         self._entry = entry
         self._event = event
         self._payload = payload
@@ -188,6 +205,7 @@ class _Announcement:
         self._index.mark_published(self._event, self._offset)
         # Only now: a resend must find the instance in the index or in flight.
         self._in_flight.pop(self._event.sop_instance_uid, None)
+        self._tasks.pop(self._event.sop_instance_uid, None)
         self._journal.complete(self._entry, self._path)
 
 
