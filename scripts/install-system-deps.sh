@@ -5,7 +5,8 @@ set -euo pipefail
 
 # storescu/storescp peers; dciodvfy validates result objects; chromium runs the
 # dashboard's browser tests (driven by Playwright, which downloads no browser).
-packages=(dcmtk dicom3tools chromium)
+# Orthanc is a real PACS peer for the radiology pipeline's tests.
+packages=(dcmtk dicom3tools chromium orthanc)
 
 missing=()
 for pkg in "${packages[@]}"; do
