@@ -6,13 +6,11 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pytest
+from PIL import Image
 
 from streamgale.dashboard.thumbnail import render_thumbnail, seg_mask
 from streamgale.dicom.results import build_seg, to_part10_bytes
 from streamgale.dicom.synthetic import ct_series
-
-Image = pytest.importorskip("PIL.Image")
 
 
 def decode(png: bytes) -> np.ndarray:
