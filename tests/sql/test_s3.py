@@ -6,13 +6,6 @@ the fsspec filesystem instead; this test proves that path works end to end.
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,49 +14,15 @@ import pytest
 
 from streamgale.errors import StreamGaleError
 from streamgale.sql import SqlEngine
+from tests.s3server import AWS_ENV, moto_s3
 from tests.sql.lakes import at, telemetry, write_rows
-
-_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-}
-
-
-def _moto_server() -> str:
-    for candidate in (Path(sys.executable).with_name("moto_server"), shutil.which("moto_server")):
-        if candidate and Path(candidate).exists():
-            return str(candidate)
-    pytest.fail("the S3 test needs moto's server: pip install 'moto[server]'")
 
 
 @pytest.fixture(scope="module")
 def s3_options() -> Iterator[dict[str, Any]]:
     """fsspec options of a fresh moto S3 server on a port the OS picks."""
-    server = subprocess.Popen(
-        [_moto_server(), "-H", "127.0.0.1", "-p", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **_AWS_ENV},
-    )
-    try:
-        assert server.stdout is not None
-        deadline, banner = time.monotonic() + 30, ""
-        while time.monotonic() < deadline and not re.search(r"http://127\.0\.0\.1:\d+", banner):
-            banner += server.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+", banner)
-        if not found:
-            pytest.fail(f"moto_server did not start: {banner!r}")
-        # Drain its request log so a full pipe never stalls the server.
-        threading.Thread(target=server.stdout.read, daemon=True).start()
-        yield {"endpoint_url": found.group(0), "key": "testing", "secret": "testing"}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with moto_s3() as endpoint:
+        yield {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
 
 
 def test_reports_and_new_files_on_s3(
@@ -71,7 +30,7 @@ def test_reports_and_new_files_on_s3(
 ) -> None:
     import s3fs
 
-    for key, value in _AWS_ENV.items():
+    for key, value in AWS_ENV.items():
         monkeypatch.setenv(key, value)
     fs = s3fs.S3FileSystem(**s3_options)
     fs.mkdir("sql-tests")

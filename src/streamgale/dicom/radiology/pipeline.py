@@ -292,8 +292,7 @@ class RadiologyApp:
 
     def _record(self, summary: ResultSummary) -> None:
         if self.settings.telemetry:
-            variant = self.router.variant(summary.route or "", summary.model)
-            self.telemetry.finalized(summary, route=summary.route, variant=variant)
+            self.telemetry.finalized(summary)
         self.summaries.append(summary)
         if self._on_result is not None:
             self._on_result(summary)

@@ -1,10 +1,10 @@
 """What the radiology pipeline records, stage by stage, for the lake.
 
 :class:`RadiologyTelemetry` turns the pipeline's own records (inference
-results and failures, study events, stored results, deliveries) into rows of
-the ``telemetry``, ``inferences`` and ``results`` lake tables. Preparation
-records its stages itself (:mod:`streamgale.dicom.radiology.prepare`), since
-they happen inside one call.
+results and failures, stored results, deliveries, refusals at the doors)
+into rows of the ``telemetry``, ``inferences`` and ``results`` lake tables.
+Preparation records its stages and study completions itself
+(:mod:`streamgale.dicom.radiology.prepare`), since they happen inside one call.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ def probability_of(result: InferenceResult) -> float:
 
 
 class RadiologyTelemetry:
-    """Records the radiology pipeline's lifecycle; every method returns its input,
-    so each can sit in a ``map`` step as a tap."""
+    """Records the radiology pipeline's lifecycle. :meth:`inferred_batch` returns
+    its input, so it sits in a ``map_batches`` step as a tap; the rest are called
+    by the app, the delivery queues and the doors."""
 
     def __init__(
         self,
@@ -48,15 +49,11 @@ class RadiologyTelemetry:
         self._delivered_of = delivered_of
 
     def inferred_batch(self, batch: Batch) -> Batch:
-        """:meth:`inferred` for a whole micro-batch, recorded in one log append."""
+        """Record that each result's instance was inferred, and what the model said,
+        for a whole micro-batch in one log append."""
         rows = [row for result in iter_rows(batch) for row in self._inferred_rows(result)]
         self.telemetry.emit(rows)
         return batch
-
-    def inferred(self, result: InferenceResult) -> InferenceResult:
-        """Record that ``result``'s instance was inferred, and what the model said."""
-        self.telemetry.emit(self._inferred_rows(result))
-        return result
 
     def _inferred_rows(self, result: InferenceResult) -> list[dict[str, Any]]:
         meta = result.meta
@@ -114,9 +111,10 @@ class RadiologyTelemetry:
         )
         return failure
 
-    def finalized(self, summary: Any, *, route: str | None, variant: str | None) -> None:
+    def finalized(self, summary: Any) -> None:
         """A study's result is stored (``summary`` is a ResultSummary)."""
         model = self._models[summary.model]
+        route = summary.route
         timings = summary.timings_ms
         label = model.labels[0] if model.labels else "finding"
         common = {
@@ -124,7 +122,7 @@ class RadiologyTelemetry:
             "study_uid": summary.study_instance_uid,
             "model": model.name,
             "model_version": model.version,
-            "variant": variant,
+            "variant": self._variant_of(route or "", model.name),
         }
         self.telemetry.emit(
             [
