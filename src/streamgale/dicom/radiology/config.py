@@ -97,6 +97,8 @@ def load_radiology_text(
     models = (
         tuple(_model(n, base) for n in entries["models"].sequence()) if "models" in entries else ()
     )
+    if "deidentify" not in entries:
+        _refuse_deidentifying_routes(entries.get("routes"))
     return doc.attempt(
         lambda: RadiologySettings(
             name=entries["name"].string() if "name" in entries else "radiology",
@@ -314,6 +316,19 @@ def _destination(name: str, entry: Node) -> Any:
         )
 
     return kind["dimse"].attempt(dimse)
+
+
+def _refuse_deidentifying_routes(routes: Node | None) -> None:
+    """A route that de-identifies needs the settings that say how: refuse it at load
+    time, not at the first instance (which would then be quarantined)."""
+    for route in routes.sequence() if routes is not None else ():
+        entry = route.value.get("deidentify") if isinstance(route.value, dict) else None
+        if entry is not None and entry.value is True:
+            entry.fail(
+                "this route de-identifies, but the file has no 'radiology.deidentify' "
+                "settings; add them, e.g. deidentify: {secret_env: STREAMGALE_DEID_SECRET, "
+                "options: [CLEAN_DESCRIPTORS]}, or set the route's deidentify: false"
+            )
 
 
 def _deid(node: Node | None) -> Any:

@@ -114,6 +114,12 @@ class RadiologySettings:
     def __post_init__(self) -> None:
         known = {m.name for m in self.models}
         for route in self.routes:
+            if route.deidentify and self.deid is None:
+                raise ConfigError(
+                    f"route '{route.name}' de-identifies but no de-identification settings "
+                    "are given; pass deid=DeidConfig(...) or set the route's deidentify=False",
+                    key="deidentify",
+                )
             missing = [m for m in route.all_models if m not in known]
             if missing:
                 raise ConfigError(

@@ -1,0 +1,48 @@
+"""De-identifying routes are refused at load time when nothing says how to de-identify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamgale.dicom.radiology.config import load_radiology_text
+from streamgale.dicom.radiology.pipeline import RadiologySettings
+from streamgale.dicom.routing import Route
+from streamgale.errors import ConfigError
+
+
+def test_a_deidentifying_route_without_deidentify_settings_names_file_line_and_key(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "radiology:\n"
+        "  models: [demo-lesion]\n"
+        "  routes:\n"
+        "    - {name: plain, models: [demo-lesion]}\n"
+        "    - name: research\n"
+        "      models: [demo-lesion]\n"
+        "      deidentify: true\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_radiology_text(text, "r.yaml", base_dir=tmp_path)
+    message = str(info.value)
+    assert message.startswith("r.yaml:7, key 'radiology.routes[1].deidentify'"), message
+    assert "radiology.deidentify" in message
+
+
+def test_a_route_that_does_not_deidentify_needs_no_settings(tmp_path: Path) -> None:
+    text = (
+        "radiology:\n"
+        "  models: [demo-lesion]\n"
+        "  routes: [{name: plain, models: [demo-lesion], deidentify: false}]\n"
+    )
+    settings = load_radiology_text(text, "r.yaml", base_dir=tmp_path)
+    assert settings.deid is None and not settings.routes[0].deidentify
+
+
+def test_settings_built_in_code_refuse_it_too(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="route 'research' de-identifies"):
+        RadiologySettings(
+            state_dir=tmp_path, models=(), routes=(Route("research", deidentify=True),)
+        )
