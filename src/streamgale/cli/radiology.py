@@ -78,14 +78,6 @@ def run_radiology(file: Path, overrides: dict[str, Any]) -> None:
 
     settings = load_radiology(file, overrides=overrides)
     app = RadiologyApp(settings, on_result=_say_result)
-    if app.scp is not None:
-        click.echo(
-            f"DIMSE: AE {settings.dimse.ae_title if settings.dimse else ''} on "
-            f"{settings.dimse.host if settings.dimse else ''}:{app.scp.port}",
-            err=True,
-        )
-    if app.stow is not None:
-        click.echo(f"STOW-RS: {app.stow.url}/studies", err=True)
     click.echo(
         f"radiology pipeline '{settings.name}' running (state in {settings.state_dir}); "
         "Ctrl-C drains, commits and stops",
@@ -99,6 +91,12 @@ def _say_ready(app: Any) -> None:
     """Once the doors are open: where the dashboard and the lake are."""
     if not app.ready.wait(120):
         return
+    # The listeners know their ports (0 picks a free one) only once started.
+    if app.scp is not None:
+        dimse = app.settings.dimse
+        click.echo(f"DIMSE: AE {dimse.ae_title} on {dimse.host}:{app.scp.port}", err=True)
+    if app.stow is not None:
+        click.echo(f"STOW-RS: {app.stow.url}/studies", err=True)
     if app.settings.telemetry:
         click.echo(f"Lake: {app.lake_root} (streamgale sql / streamgale report)", err=True)
     if app.dashboard is not None:
