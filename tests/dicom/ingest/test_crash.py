@@ -54,7 +54,15 @@ def send_until_killed(
 
     Returns the files storescu got a success status for.
     """
-    command = [dcmtk("storescu"), "-v", "127.0.0.1", str(port), *map(str, paths)]
+    command = [
+        dcmtk("storescu"),
+        "-v",
+        "-aec",
+        "STREAMGALE",
+        "127.0.0.1",
+        str(port),
+        *map(str, paths),
+    ]
     sender = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=ENV)
     assert sender.stderr is not None
     acknowledged: set[Path] = set()
@@ -110,7 +118,7 @@ def test_every_acknowledged_instance_survives_kill_9(tmp_path: Path) -> None:
     # The sender resends everything, as it would after the failure: nothing is announced twice.
     child, port = start_child(directory)
     resent = subprocess.run(
-        [dcmtk("storescu"), "127.0.0.1", str(port), *map(str, paths)],
+        [dcmtk("storescu"), "-aec", "STREAMGALE", "127.0.0.1", str(port), *map(str, paths)],
         capture_output=True,
         text=True,
         timeout=120,

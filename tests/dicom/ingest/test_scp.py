@@ -46,7 +46,17 @@ BUNDLED = [
 def storescu(
     port: int, *paths: Path | str, args: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
-    command = [dcmtk("storescu"), "-v", "-R", *args, "127.0.0.1", str(port), *map(str, paths)]
+    command = [
+        dcmtk("storescu"),
+        "-v",
+        "-R",
+        "-aec",
+        "STREAMGALE",
+        *args,
+        "127.0.0.1",
+        str(port),
+        *map(str, paths),
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, env=ENV, check=False)
 
 
@@ -173,7 +183,16 @@ def test_two_associations_at_once(
     second = write_files(ct_files(8, size=32, seed=2), tmp_path / "b")
     processes = [
         subprocess.Popen(
-            [dcmtk("storescu"), "-aet", aet, "127.0.0.1", str(scp.port), *map(str, paths)],
+            [
+                dcmtk("storescu"),
+                "-aet",
+                aet,
+                "-aec",
+                "STREAMGALE",
+                "127.0.0.1",
+                str(scp.port),
+                *map(str, paths),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=ENV,
@@ -204,10 +223,10 @@ def test_over_the_association_limit_is_rejected_transiently(store: InstanceStore
     with StorageSCP(ScpConfig(port=0, max_associations=1), store) as server:
         ae = AE(ae_title="HOLDER")
         ae.add_requested_context("1.2.840.10008.1.1")
-        held = ae.associate("127.0.0.1", server.port)
+        held = ae.associate("127.0.0.1", server.port, ae_title="STREAMGALE")
         assert held.is_established
         refused = subprocess.run(
-            [dcmtk("echoscu"), "127.0.0.1", str(server.port)],
+            [dcmtk("echoscu"), "-aec", "STREAMGALE", "127.0.0.1", str(server.port)],
             capture_output=True,
             text=True,
             timeout=30,
@@ -225,7 +244,7 @@ def test_garbage_is_aborted_and_the_scp_keeps_serving(scp: StorageSCP) -> None:
         reply = client.recv(100)
     assert reply[:1] == b"\x07"  # A-ABORT
     done = subprocess.run(
-        [dcmtk("echoscu"), "127.0.0.1", str(scp.port)],
+        [dcmtk("echoscu"), "-aec", "STREAMGALE", "127.0.0.1", str(scp.port)],
         capture_output=True,
         timeout=30,
         env=ENV,
@@ -258,6 +277,8 @@ def test_stop_ends_open_associations(store: InstanceStore) -> None:
         ("max_associations", 0),
         ("max_pdu", 100),
         ("allowed_calling_aes", "JUSTONE"),
+        ("artim_timeout", 0),
+        ("network_timeout", -1),
     ],
 )
 def test_bad_config_is_refused_with_its_key(field: str, value: object) -> None:
@@ -265,15 +286,91 @@ def test_bad_config_is_refused_with_its_key(field: str, value: object) -> None:
         ScpConfig(**{field: value})  # type: ignore[arg-type]
 
 
-def test_a_silent_connection_is_aborted_after_the_network_timeout(store: InstanceStore) -> None:
+def test_a_connection_that_never_associates_is_aborted_by_the_artim_timer(
+    store: InstanceStore,
+) -> None:
     with (
-        StorageSCP(ScpConfig(port=0, network_timeout=0.3), store) as server,
+        StorageSCP(ScpConfig(port=0, artim_timeout=0.3), store) as server,
         socket.create_connection(("127.0.0.1", server.port), timeout=5) as client,
     ):
         started = time.monotonic()
         reply = client.recv(100)
         assert reply[:1] == b"\x07"  # A-ABORT
         assert 0.2 <= time.monotonic() - started < 4
+
+
+def test_silent_connections_cannot_lock_senders_out(store: InstanceStore) -> None:
+    config = ScpConfig(port=0, max_associations=2, artim_timeout=0.5)
+    with StorageSCP(config, store) as server:
+        squatters = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]
+        try:
+            deadline = time.monotonic() + 10
+            while len(server.connections()) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(server.connections()) == 3  # over the limit of 2: senders are locked out
+            while server.connections() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.connections() == []  # all dropped by the ARTIM timer
+            done = subprocess.run(
+                [dcmtk("echoscu"), "-aec", "STREAMGALE", "127.0.0.1", str(server.port)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=ENV,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+        finally:
+            for squatter in squatters:
+                squatter.close()
+
+
+def test_an_idle_established_association_is_aborted_after_the_network_timeout(
+    store: InstanceStore,
+) -> None:
+    from pynetdicom import AE
+
+    config = ScpConfig(port=0, network_timeout=0.4, artim_timeout=30)
+    with StorageSCP(config, store) as server:
+        ae = AE(ae_title="IDLER")
+        ae.add_requested_context("1.2.840.10008.1.1")
+        assoc = ae.associate("127.0.0.1", server.port, ae_title="STREAMGALE")
+        assert assoc.is_established
+        deadline = time.monotonic() + 10
+        while not assoc.is_aborted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert assoc.is_aborted
+        assert server.connections() == []
+
+
+def test_a_request_for_another_called_ae_title_is_rejected(
+    store: InstanceStore, tmp_path: Path
+) -> None:
+    paths = write_files(ct_files(1, size=16), tmp_path / "in")
+    with StorageSCP(ScpConfig(port=0, ae_title="STREAMGALE"), store) as server:
+        command = [dcmtk("storescu"), "-aec", "PACS", "127.0.0.1", str(server.port)]
+        refused = subprocess.run(
+            [*command, *map(str, paths)], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert refused.returncode != 0
+        assert "Association Rejected" in refused.stderr
+        assert "Called AE Title Not Recognized" in refused.stderr
+        assert len(store) == 0
+
+
+def test_accept_any_called_ae_takes_any_called_title(store: InstanceStore, tmp_path: Path) -> None:
+    paths = write_files(ct_files(1, size=16), tmp_path / "in")
+    config = ScpConfig(port=0, ae_title="STREAMGALE", accept_any_called_ae=True)
+    with StorageSCP(config, store) as server:
+        done = subprocess.run(
+            [dcmtk("storescu"), "-aec", "ANY-SCP", "127.0.0.1", str(server.port), *map(str, paths)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert len(store) == 1
 
 
 def test_a_store_failure_is_out_of_resources(

@@ -3,7 +3,8 @@
 pynetdicom decodes the A-ASSOCIATE-RQ, negotiates presentation contexts
 (:func:`pynetdicom.presentation.negotiate_as_acceptor`, with SCP/SCU role
 selection) and encodes the A-ASSOCIATE-AC; this module decides whether to
-accept at all (the calling AE title allow-list, the association limit) and
+accept at all (the called AE title, the calling AE title allow-list, the
+association limit) and
 what the SCP supports: every storage SOP class pynetdicom knows, plus
 Verification, each in every transfer syntax pynetdicom knows (uncompressed,
 deflated, JPEG, JPEG-LS, JPEG 2000, RLE, MPEG/HEVC, HTJ2K...). Ingest stores the
@@ -39,6 +40,8 @@ class RejectReason(enum.Enum):
 
     CALLING_AE_NOT_RECOGNIZED = (1, 1, 3)
     """Permanent, service user: the calling AE title is not on the allow-list."""
+    CALLED_AE_NOT_RECOGNIZED = (1, 1, 7)
+    """Permanent, service user: the request is addressed to another AE title."""
     APPLICATION_CONTEXT_NOT_SUPPORTED = (1, 1, 2)
     """Permanent, service user: not the DICOM application context."""
     LOCAL_LIMIT_EXCEEDED = (2, 3, 2)
@@ -47,13 +50,19 @@ class RejectReason(enum.Enum):
 
 @dataclass(frozen=True)
 class Acceptance:
-    """What the SCP accepts: its AE title, limits and implementation identity."""
+    """What the SCP accepts: its AE title, limits and implementation identity.
+
+    ``check_called_ae``: a request whose Called AE Title is not ``ae_title``
+    is rejected (a sender configured for another node must not have its
+    images silently taken here).
+    """
 
     ae_title: str
     allowed_calling_aes: frozenset[str] | None
     max_pdu: int
     implementation_class_uid: str
     implementation_version_name: str
+    check_called_ae: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,7 @@ def negotiate(
         raise ProtocolError(f"malformed A-ASSOCIATE-RQ ({exc})", reason=6) from exc
     calling = str(request.calling_ae_title).strip()
     called = str(request.called_ae_title).strip()
-    reason = _reject_reason(request, acceptance, at_limit=at_limit, calling=calling)
+    reason = _reject_reason(request, acceptance, at_limit=at_limit, calling=calling, called=called)
     if reason is not None:
         return Negotiated(encode_associate_rj(*reason.value), calling, called, {}, 0, reason)
     accepted, reply = _accept(request, acceptance, contexts)
@@ -116,10 +125,12 @@ def negotiate(
 
 
 def _reject_reason(
-    request: Any, acceptance: Acceptance, *, at_limit: bool, calling: str
+    request: Any, acceptance: Acceptance, *, at_limit: bool, calling: str, called: str
 ) -> RejectReason | None:
     if str(request.application_context_name) != APPLICATION_CONTEXT_NAME:
         return RejectReason.APPLICATION_CONTEXT_NOT_SUPPORTED
+    if acceptance.check_called_ae and called != acceptance.ae_title.strip():
+        return RejectReason.CALLED_AE_NOT_RECOGNIZED
     allowed = acceptance.allowed_calling_aes
     if allowed is not None and calling not in allowed:
         return RejectReason.CALLING_AE_NOT_RECOGNIZED

@@ -45,6 +45,7 @@ from streamgale.dicom.ingest.dul import (
     encode_abort,
     encode_p_data,
     encode_release_rp,
+    set_socket_timeout,
 )
 from streamgale.dicom.ingest.store import InstanceStore, SopClassMismatchError
 from streamgale.errors import DicomError, InvalidInstanceError, LogError
@@ -125,11 +126,14 @@ def serve_association(
     *,
     at_limit: Callable[[], bool],
     on_state: Callable[[AssociationState, str | None], None],
+    idle_timeout: float | None = None,
 ) -> AssociationState:
     """Serve one connection from its A-ASSOCIATE-RQ to its end; return how it ended.
 
     ``at_limit`` is asked, once the request arrives, whether the SCP is
     already full; ``on_state`` hears each state change with the calling AE.
+    The socket's timeout until the request is the caller's (the ARTIM
+    timer); once established, ``idle_timeout`` (when given) replaces it.
     Never raises for anything the peer does; closes nothing (the caller
     owns the socket).
     """
@@ -146,6 +150,8 @@ def serve_association(
             state = AssociationState.REJECTED
             return state
         state = AssociationState.ESTABLISHED
+        if idle_timeout is not None:
+            set_socket_timeout(sock, idle_timeout)
         on_state(state, calling)
         association = _Association(sock, reader, store, negotiated)
         state = _serve(association)

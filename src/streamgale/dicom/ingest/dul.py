@@ -34,6 +34,7 @@ __all__ = [
     "encode_associate_rj",
     "encode_p_data",
     "encode_release_rp",
+    "set_socket_timeout",
 ]
 
 _HEADER = struct.Struct(">BxL")
@@ -142,6 +143,19 @@ class PduReader:
                 raise ProtocolError(f"the peer closed the connection inside a PDU ({got}/{size})")
             got += count
         return True
+
+
+def set_socket_timeout(sock: socket.socket, timeout: float) -> None:
+    """Kernel-side receive and send timeouts (SO_RCVTIMEO / SO_SNDTIMEO) on a blocking socket.
+
+    Unlike :meth:`socket.socket.settimeout`, which would add a ``poll`` system
+    call before every read, an expired one surfaces from ``recv`` as
+    ``OSError`` (EAGAIN).
+    """
+    seconds = int(timeout)
+    timeval = struct.pack("ll", seconds, int((timeout - seconds) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
 
 def encode_p_data(context_id: int, fragment: bytes, *, command: bool, last: bool = True) -> bytes:

@@ -14,8 +14,8 @@ PDUs (:mod:`~streamgale.dicom.ingest.association`), and the dataset bytes go
 to :meth:`InstanceStore.put` untouched.
 
 >>> config = ScpConfig(ae_title="STREAMGALE", port=0)
->>> config.host, config.max_associations
-('127.0.0.1', 16)
+>>> config.host, config.max_associations, config.artim_timeout, config.network_timeout
+('127.0.0.1', 16, 30.0, 60.0)
 >>> ScpConfig(ae_title="WAY_TOO_LONG_FOR_AN_AE")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import struct
 import threading
 from dataclasses import dataclass
 from types import TracebackType
@@ -35,6 +34,7 @@ from types import TracebackType
 from streamgale.dicom._deps import require_dicom
 from streamgale.dicom.ingest.acse import Acceptance, supported_contexts
 from streamgale.dicom.ingest.association import AssociationState, serve_association
+from streamgale.dicom.ingest.dul import set_socket_timeout
 from streamgale.dicom.ingest.inspection import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.errors import ConfigError, DicomError
@@ -52,10 +52,18 @@ class ScpConfig:
 
     ``allowed_calling_aes``: calling AE titles accepted (None accepts any);
     others are rejected with "calling-AE-title-not-recognized" (PS3.8 Table
-    9-21). ``max_pdu``: the Maximum Length Received offered to senders (0:
-    unlimited); large PDUs mean fewer reads per instance. ``network_timeout``:
-    seconds an association may stay silent before it is dropped. ``port`` 0
-    picks a free port (see :attr:`StorageSCP.port`).
+    9-21). A request addressed to another called AE title than ``ae_title``
+    is rejected with "called-AE-title-not-recognized" unless
+    ``accept_any_called_ae``. ``max_associations``: connections served at
+    once; one more is rejected as "local-limit-exceeded" (transient).
+    ``max_pdu``: the Maximum Length Received offered to senders (0:
+    unlimited); large PDUs mean fewer reads per instance.
+    ``artim_timeout``: seconds a new connection has to send its
+    A-ASSOCIATE-RQ (the ARTIM timer, PS3.8 9.1.5), so that connections that
+    never associate cannot hold the association limit. ``network_timeout``:
+    seconds an established association may stay silent before it is
+    aborted (the idle timeout). ``port`` 0 picks a free port (see
+    :attr:`StorageSCP.port`).
     """
 
     ae_title: str = "STREAMGALE"
@@ -65,6 +73,8 @@ class ScpConfig:
     max_associations: int = 16
     max_pdu: int = 1024 * 1024
     network_timeout: float = 60.0
+    artim_timeout: float = 30.0
+    accept_any_called_ae: bool = False
 
     def __post_init__(self) -> None:
         _check_ae("ae_title", self.ae_title)
@@ -82,9 +92,10 @@ class ScpConfig:
         if self.max_pdu != 0 and not 4096 <= self.max_pdu < 2**32:
             msg = f"max_pdu must be 0 (unlimited) or 4096 to 2**32-1 bytes, got {self.max_pdu}"
             raise ConfigError(msg, key="max_pdu")
-        if self.network_timeout <= 0:
-            msg = f"network_timeout must be positive seconds, got {self.network_timeout}"
-            raise ConfigError(msg, key="network_timeout")
+        for key in ("network_timeout", "artim_timeout"):
+            seconds = getattr(self, key)
+            if not isinstance(seconds, int | float) or seconds <= 0:
+                raise ConfigError(f"{key} must be positive seconds, got {seconds!r}", key=key)
 
 
 @dataclass(frozen=True)
@@ -106,10 +117,7 @@ def configure_socket(sock: socket.socket, timeout: float) -> None:
     """
     sock.setblocking(True)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    seconds = int(timeout)
-    timeval = struct.pack("ll", seconds, int((timeout - seconds) * 1_000_000))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    set_socket_timeout(sock, timeout)
 
 
 class _Connection:
@@ -138,6 +146,7 @@ class StorageSCP:
             max_pdu=config.max_pdu,
             implementation_class_uid=IMPLEMENTATION_CLASS_UID,
             implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+            check_called_ae=not config.accept_any_called_ae,
         )
         self._contexts = supported_contexts()
         self._lock = threading.Lock()
@@ -234,7 +243,7 @@ class StorageSCP:
                 if not self._stopping.is_set():
                     logger.exception("accepting a connection failed")
                 return
-            configure_socket(sock, self._config.network_timeout)
+            configure_socket(sock, self._config.artim_timeout)
             thread = threading.Thread(
                 target=self._run, args=(sock, peer), name=f"scp-assoc-{peer[1]}", daemon=True
             )
@@ -258,6 +267,7 @@ class StorageSCP:
                 self._contexts,
                 at_limit=self._at_limit,
                 on_state=on_state,
+                idle_timeout=self._config.network_timeout,
             )
         except Exception:  # never let one association take the server down
             logger.exception("association from %s failed", peer)

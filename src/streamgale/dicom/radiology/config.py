@@ -209,10 +209,18 @@ def _model(node: Node, base: Path) -> ModelConfig:
 def _dimse(node: Node | None, o: Mapping[str, Any]) -> ScpConfig | None:
     if node is None and not {"ae_title", "port"} & o.keys():
         return None
-    entries = (
-        node.mapping(allowed=("ae_title", "host", "port", "allowed_calling_aes")) if node else {}
-    )
+    entries = node.mapping(allowed=_DIMSE) if node else {}
     allowed = entries.get("allowed_calling_aes")
+    limits: dict[str, Any] = {
+        "max_associations": entries["max_associations"].integer(minimum=1)
+        if "max_associations" in entries
+        else 16,
+        "network_timeout": entries["idle_timeout"].duration() if "idle_timeout" in entries else 60,
+        "artim_timeout": entries["artim_timeout"].duration() if "artim_timeout" in entries else 30,
+        "accept_any_called_ae": entries["accept_any_called_ae"].value is True
+        if "accept_any_called_ae" in entries
+        else False,
+    }
     return (node or _EMPTY).attempt(
         lambda: ScpConfig(
             ae_title=o.get("ae_title")
@@ -226,8 +234,21 @@ def _dimse(node: Node | None, o: Mapping[str, Any]) -> ScpConfig | None:
             allowed_calling_aes=frozenset(n.string() for n in allowed.sequence())
             if allowed
             else None,
+            **limits,
         )
     )
+
+
+_DIMSE = (
+    "ae_title",
+    "host",
+    "port",
+    "allowed_calling_aes",
+    "max_associations",
+    "idle_timeout",
+    "artim_timeout",
+    "accept_any_called_ae",
+)
 
 
 def _stow(node: Node | None, o: Mapping[str, Any]) -> StowSettings | None:
