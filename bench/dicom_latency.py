@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from streamgale.dicom.ingest.scp import ScpConfig
-from streamgale.dicom.radiology import RadiologyApp, RadiologySettings
+from streamgale.dicom.radiology import RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.inference import load_model_config
 from streamgale.models import demo_model_config_path
+from streamgale.service import RadiologyService
 
 _SENDER = """
 import sys, time
@@ -60,7 +61,7 @@ print("sent", flush=True)
 OPTIONS = {"telemetry": True}
 
 
-def _app(root: Path) -> tuple[RadiologyApp, threading.Thread]:
+def _app(root: Path) -> tuple[RadiologyService, threading.Thread]:
     settings = RadiologySettings(
         state_dir=root / "state",
         models=(load_model_config(demo_model_config_path()),),
@@ -71,14 +72,14 @@ def _app(root: Path) -> tuple[RadiologyApp, threading.Thread]:
         checkpoint_interval=1.0,
         telemetry=OPTIONS["telemetry"],
     )
-    app = RadiologyApp(settings)
+    app = RadiologyService(settings)
     thread = threading.Thread(target=app.run, daemon=True)
     thread.start()
     assert app.ready.wait(60)
     return app, thread
 
 
-def _send(app: RadiologyApp, folder: Path, rate: float, per_study: int) -> None:
+def _send(app: RadiologyService, folder: Path, rate: float, per_study: int) -> None:
     assert app.scp is not None
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     args = [sys.executable, "-c", _SENDER, str(app.scp.port), str(rate), str(per_study)]
@@ -89,7 +90,7 @@ def _send(app: RadiologyApp, folder: Path, rate: float, per_study: int) -> None:
         sys.exit(f"the C-STORE sender failed:\n{done.stderr[-2000:]}")
 
 
-def _wait(app: RadiologyApp, studies: int, timeout: float = 300) -> None:
+def _wait(app: RadiologyService, studies: int, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while len(app.summaries) < studies and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -2,7 +2,7 @@
 lake on, divided by the same pipeline with them off (target >= 0.9).
 
 The same synthetic CT studies (demo model on CPU) go through a fresh
-:class:`RadiologyApp` per run; instances are stored through the ingest store
+:class:`RadiologyService` per run; instances are stored through the ingest store
 as fast as it takes them (no network, so the pipeline is the bottleneck) and
 each study is closed with an explicit completion signal. Throughput is
 instances per second from the first store to the last study result, and
@@ -25,11 +25,12 @@ from pathlib import Path
 
 import pyarrow.dataset as pads
 
-from streamgale.dicom.radiology import RadiologyApp, RadiologySettings
+from streamgale.dicom.radiology import RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.inference import load_model_config
 from streamgale.models import demo_model_config_path
+from streamgale.service import RadiologyService
 
 
 def _studies(root: Path, studies: int, slices: int, size: int) -> list[list[bytes]]:
@@ -53,7 +54,7 @@ def run(studies: list[list[bytes]], *, telemetry: bool) -> tuple[float, float, i
             quiet_seconds=30.0,  # completion comes from the explicit signal
             telemetry=telemetry,
         )
-        app = RadiologyApp(settings)
+        app = RadiologyService(settings)
         thread = threading.Thread(target=app.run, daemon=True)
         thread.start()
         if not app.ready.wait(60):

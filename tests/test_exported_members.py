@@ -32,6 +32,7 @@ PACKAGES = [
     "streamgale.telemetry",
     "streamgale.dashboard",
     "streamgale.sql",
+    "streamgale.service",
 ]
 
 

@@ -58,10 +58,11 @@ def _closed_port() -> int:
 def radiology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     from streamgale.dicom.delivery import DimseDestination
     from streamgale.dicom.ingest.scp import ScpConfig
-    from streamgale.dicom.radiology import RadiologyApp, RadiologySettings
+    from streamgale.dicom.radiology import RadiologySettings
     from streamgale.dicom.routing import Route
     from streamgale.inference import load_model_config
     from streamgale.models import demo_model_config_path
+    from streamgale.service import RadiologyService
 
     state = tmp_path_factory.mktemp("radiology")
     settings = RadiologySettings(
@@ -81,7 +82,7 @@ def radiology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         quiet_seconds=0.3,
         checkpoint_interval=0.2,
     )
-    app = RadiologyApp(settings)
+    app = RadiologyService(settings)
     thread = threading.Thread(target=app.run, name="radiology", daemon=True)
     thread.start()
     assert app.ready.wait(60), "the radiology app did not start within 60 s"

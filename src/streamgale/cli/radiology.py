@@ -73,11 +73,11 @@ def is_radiology_file(path: Path) -> bool:
 
 def run_radiology(file: Path, overrides: dict[str, Any]) -> None:
     """Load and run a radiology pipeline file until Ctrl-C / SIGTERM."""
-    from streamgale.dicom.radiology import RadiologyApp
     from streamgale.dicom.radiology.config import load_radiology
+    from streamgale.service import RadiologyService
 
     settings = load_radiology(file, overrides=overrides)
-    app = RadiologyApp(settings, on_result=_say_result)
+    app = RadiologyService(settings, on_result=_say_result)
     click.echo(
         f"radiology pipeline '{settings.name}' running (state in {settings.state_dir}); "
         "Ctrl-C drains, commits and stops",

@@ -32,7 +32,6 @@ from streamgale.dicom.delivery.cstore import c_store
 from streamgale.dicom.ingest.scp import ScpConfig
 from streamgale.dicom.radiology import (
     DashboardSettings,
-    RadiologyApp,
     RadiologySettings,
     ResultSummary,
     StowSettings,
@@ -41,6 +40,7 @@ from streamgale.dicom.routing import ABMode, ABTest, Route
 from streamgale.dicom.synthetic import ct_series
 from streamgale.inference import load_model_config
 from streamgale.models import demo_model_config_path
+from streamgale.service import RadiologyService
 
 __all__ = ["DemoStudy", "main"]
 
@@ -84,7 +84,7 @@ def main(
         DemoStudy(f"SG-DEMO-{i + 1:03d}", lesion=i % 2 == 0, seed=100 + i) for i in range(studies)
     ]
     # Model A and its shadow B each give one result per study.
-    app = RadiologyApp(settings, on_result=lambda _: _count(app, 2 * len(plan), done))
+    app = RadiologyService(settings, on_result=lambda _: _count(app, 2 * len(plan), done))
     thread = threading.Thread(target=app.run, name="radiology", daemon=True)
     thread.start()
     if not app.ready.wait(60):
@@ -128,16 +128,16 @@ def _settings(root: Path) -> RadiologySettings:
     )
 
 
-def _count(app: RadiologyApp, expected: int, done: threading.Event) -> None:
+def _count(app: RadiologyService, expected: int, done: threading.Event) -> None:
     if len(app.summaries) >= expected:
         done.set()
 
 
-def _model_a(app: RadiologyApp) -> list[ResultSummary]:
+def _model_a(app: RadiologyService) -> list[ResultSummary]:
     return [s for s in app.summaries if s.model == _MODEL_A]
 
 
-def _compare_models(console: Console, app: RadiologyApp) -> None:
+def _compare_models(console: Console, app: RadiologyService) -> None:
     """Model A against its shadow B, from the lake, with the canned ``ab`` report."""
     from streamgale.sql import SqlEngine
 
@@ -169,7 +169,7 @@ def _cell(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _serve(console: Console, app: RadiologyApp) -> None:
+def _serve(console: Console, app: RadiologyService) -> None:
     console.print(
         "The pipeline and its dashboard stay up: send more with storescu, "
         "query with streamgale sql; Ctrl-C stops."
@@ -190,7 +190,7 @@ def _free(port: int) -> bool:
     return True
 
 
-def _say_listening(console: Console, app: RadiologyApp) -> None:
+def _say_listening(console: Console, app: RadiologyService) -> None:
     console.print(
         "[bold]StreamGale radiology demo[/] (DEMO model, synthetic data, not for clinical use)"
     )
@@ -207,7 +207,7 @@ def _say_listening(console: Console, app: RadiologyApp) -> None:
             console.print(f"Dashboard admin token (shown once): {app.dashboard.first_token}")
 
 
-def _send(console: Console, app: RadiologyApp, plan: list[DemoStudy], slices: int) -> list[str]:
+def _send(console: Console, app: RadiologyService, plan: list[DemoStudy], slices: int) -> list[str]:
     """Send every study over DIMSE (one association each); return their Study Instance UIDs."""
     assert app.scp is not None
     destination = DimseDestination(
@@ -236,7 +236,7 @@ def _send(console: Console, app: RadiologyApp, plan: list[DemoStudy], slices: in
 
 def _report(
     console: Console,
-    app: RadiologyApp,
+    app: RadiologyService,
     *,
     plan: list[DemoStudy],
     sent: list[str],

@@ -11,9 +11,10 @@ import threading
 from pathlib import Path
 
 from streamgale.dicom.ingest.scp import ScpConfig
-from streamgale.dicom.radiology import RadiologyApp, RadiologySettings
+from streamgale.dicom.radiology import RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.inference import load_model_config
+from streamgale.service import RadiologyService
 
 if __name__ == "__main__":
     state, model, port = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
@@ -26,7 +27,7 @@ if __name__ == "__main__":
         quiet_seconds=1.0,
         checkpoint_interval=0.2,
     )
-    app = RadiologyApp(settings, on_result=lambda s: print("result", s.result_id, flush=True))
+    app = RadiologyService(settings, on_result=lambda s: print("result", s.result_id, flush=True))
 
     def say_ready() -> None:
         app.ready.wait()

@@ -7,13 +7,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings
+from streamgale.dicom.radiology.pipeline import RadiologySettings
+from streamgale.service import RadiologyService
 
 
 @contextmanager
-def running(settings: RadiologySettings) -> Iterator[RadiologyApp]:
+def running(settings: RadiologySettings) -> Iterator[RadiologyService]:
     """A started app (doors open), stopped and joined on exit."""
-    app = RadiologyApp(settings)
+    app = RadiologyService(settings)
     thread = threading.Thread(target=app.run, daemon=True)
     thread.start()
     try:
@@ -24,7 +25,7 @@ def running(settings: RadiologySettings) -> Iterator[RadiologyApp]:
         thread.join(30)
 
 
-def wait_for_results(app: RadiologyApp, n: int, timeout: float = 60.0) -> None:
+def wait_for_results(app: RadiologyService, n: int, timeout: float = 60.0) -> None:
     """Wait until the app produced ``n`` results (fails the test after ``timeout``)."""
     deadline = time.monotonic() + timeout
     while len(app.summaries) < n and time.monotonic() < deadline:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings, StowSettings
+from streamgale.dicom.radiology.pipeline import RadiologySettings, StowSettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.web import StowClient
 from streamgale.errors import DeliveryError
 from streamgale.inference import load_model_config
 from streamgale.models import demo_model_config_path
+from streamgale.service import RadiologyService
 from tests.dicom.quality.helpers import bundled_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns on odd files
@@ -37,7 +38,7 @@ def test_every_bundled_file_ends_processed_quarantined_or_refused(tmp_path: Path
         quiet_seconds=0.5,
         checkpoint_interval=0.2,
     )
-    app = RadiologyApp(settings)
+    app = RadiologyService(settings)
     thread = threading.Thread(target=app.run, daemon=True)
     thread.start()
     assert app.ready.wait(60)

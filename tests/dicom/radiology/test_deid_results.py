@@ -15,10 +15,11 @@ import pytest
 
 from streamgale.dicom.deid import DeidConfig
 from streamgale.dicom.deid.pseudonyms import Pseudonymizer
-from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings
+from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.inference import load_model_config
+from streamgale.service import RadiologyService
 from tests.dicom.radiology.helpers import running, wait_for_results
 from tests.inference.onnx_models import segmenter
 
@@ -47,7 +48,7 @@ def app(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_results_of_a_deidentifying_route_are_rendered_from_deidentified_sources(
-    app: RadiologyApp, tmp_path: Path
+    app: RadiologyService, tmp_path: Path
 ) -> None:
     series = ct_series(slices=4, size=64, lesion=True, seed=11)
     for ds in series:
@@ -79,7 +80,9 @@ def test_results_of_a_deidentifying_route_are_rendered_from_deidentified_sources
     assert sources <= referenced
 
 
-def test_a_late_series_updates_the_deidentified_result(app: RadiologyApp, tmp_path: Path) -> None:
+def test_a_late_series_updates_the_deidentified_result(
+    app: RadiologyService, tmp_path: Path
+) -> None:
     first = ct_series(slices=3, size=64, lesion=True, seed=12)
     write_instances(first, tmp_path / "inbox")
     wait_for_results(app, 1)

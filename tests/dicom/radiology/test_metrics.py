@@ -18,12 +18,13 @@ from streamgale.dicom.delivery import DeliveryManager
 from streamgale.dicom.delivery.destinations import StowDestination
 from streamgale.dicom.quality import QuarantineStore
 from streamgale.dicom.radiology.metrics import RadiologyCollector, register_radiology_metrics
-from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings
+from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series
 from streamgale.errors import ConfigError
 from streamgale.inference import load_model_config
 from streamgale.models import demo_model_config_path
+from streamgale.service import RadiologyService
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -165,7 +166,7 @@ def _settings(tmp_path: Path, **overrides: object) -> RadiologySettings:
 
 
 def test_registering_twice_is_a_config_error(tmp_path: Path) -> None:
-    app = RadiologyApp(_settings(tmp_path))  # registers its own collector
+    app = RadiologyService(_settings(tmp_path))  # registers its own collector
     try:
         with pytest.raises(ConfigError, match="once per app"):
             register_radiology_metrics(app)
@@ -182,7 +183,7 @@ def _wait(condition: object, what: str, timeout: float = 60.0) -> None:
 
 
 def test_after_a_real_run_metrics_show_quarantine_backlog_and_steps(tmp_path: Path) -> None:
-    app = RadiologyApp(_settings(tmp_path, metrics_port=0))
+    app = RadiologyService(_settings(tmp_path, metrics_port=0))
     app.metrics._cache_seconds = 0  # read the stores on every scrape
     thread = threading.Thread(target=app.run, daemon=True)
     thread.start()

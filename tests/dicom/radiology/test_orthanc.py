@@ -18,10 +18,11 @@ import pytest
 
 from streamgale.dicom.delivery import DimseDestination
 from streamgale.dicom.ingest.scp import ScpConfig
-from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings
+from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.inference import load_model_config
+from streamgale.service import RadiologyService
 from tests.dicom.radiology.helpers import running, wait_for_results
 from tests.inference.onnx_models import segmenter
 
@@ -71,7 +72,9 @@ def _start_orthanc(tmp_path: Path, http: int, dicom: int, streamgale: int) -> su
 
 
 @pytest.fixture
-def pacs(tmp_path: Path, orthanc_ports: tuple[int, int]) -> Iterator[tuple[RadiologyApp, Orthanc]]:
+def pacs(
+    tmp_path: Path, orthanc_ports: tuple[int, int]
+) -> Iterator[tuple[RadiologyService, Orthanc]]:
     http, dicom = orthanc_ports
     model = load_model_config(
         segmenter(tmp_path, size=32, preprocessing={"voi": "lung", "size": [32, 32]})
@@ -108,7 +111,7 @@ def pacs(tmp_path: Path, orthanc_ports: tuple[int, int]) -> Iterator[tuple[Radio
 
 
 def test_orthanc_sends_a_study_and_gets_sr_and_seg_back_into_it(
-    pacs: tuple[RadiologyApp, Orthanc], tmp_path: Path
+    pacs: tuple[RadiologyService, Orthanc], tmp_path: Path
 ) -> None:
     app, orthanc = pacs
     series = ct_series(slices=4, size=64, lesion=True, seed=31)

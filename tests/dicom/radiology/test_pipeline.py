@@ -11,10 +11,11 @@ import pydicom
 import pytest
 
 from streamgale.dicom.ingest.scp import ScpConfig
-from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings
+from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.inference import load_model_config
+from streamgale.service import RadiologyService
 from tests.dicom.radiology.helpers import running, wait_for_results
 from tests.inference.onnx_models import segmenter
 
@@ -49,7 +50,7 @@ def app(tmp_path: Path):  # type: ignore[no-untyped-def]
         yield app
 
 
-def _send(app: RadiologyApp, files: list[Path]) -> None:
+def _send(app: RadiologyService, files: list[Path]) -> None:
     assert app.scp is not None
     done = subprocess.run(
         [
@@ -71,7 +72,7 @@ def _send(app: RadiologyApp, files: list[Path]) -> None:
 
 
 def test_a_study_sent_with_storescu_gets_sr_and_seg_in_the_same_study(
-    app: RadiologyApp, tmp_path: Path
+    app: RadiologyService, tmp_path: Path
 ) -> None:
     series = ct_series(slices=6, size=64, lesion=True, seed=3)
     _send(app, write_instances(series, tmp_path / "send"))
@@ -102,7 +103,7 @@ def test_a_study_sent_with_storescu_gets_sr_and_seg_in_the_same_study(
 
 
 def test_an_invalid_instance_is_quarantined_and_its_study_still_completes(
-    app: RadiologyApp, tmp_path: Path
+    app: RadiologyService, tmp_path: Path
 ) -> None:
     series = ct_series(slices=3, size=64, seed=4)
     series[1].Rows = 3  # pixel data no longer matches: validation refuses it
@@ -167,7 +168,7 @@ def test_a_released_instance_goes_through_the_pipeline_again(tmp_path: Path) -> 
             time.sleep(0.05)
         [first] = app.quarantine.list()
         assert app.quarantine.request_release([first.id]) == 1
-        assert app.release_requested() == 1
+        assert app.app.release_requested() == 1
         while len(app.quarantine.list()) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         entries = {e.id: e for e in app.quarantine.list()}

@@ -15,10 +15,11 @@ from typing import Any
 import pyarrow.dataset as pads
 import pytest
 
-from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings
+from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.routing import ABMode, ABTest, Route
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.inference import ModelConfig, load_model_config
+from streamgale.service import RadiologyService
 from tests.dicom.radiology.helpers import running, wait_for_results
 from tests.inference.onnx_models import segmenter
 
@@ -59,7 +60,7 @@ def finished_run(tmp_path: Path) -> Path:
     return tmp_path / "state" / "lake"
 
 
-def _send_known_study(app: RadiologyApp, tmp_path: Path) -> None:
+def _send_known_study(app: RadiologyService, tmp_path: Path) -> None:
     series = ct_series(slices=3, size=64, lesion=True, seed=21)
     series[1].Rows = 3  # pixel data no longer matches: quarantined at validation
     write_instances(series, tmp_path / "inbox")

@@ -12,11 +12,14 @@ durable log. The dataflow then reads the log::
 Every instance ends processed (its outcomes reach a result), quarantined
 (with a reason, original bytes kept) or refused at the door; a crash resumes
 from the last checkpoint, and results are idempotent per result id.
+
+:class:`RadiologyApp` is the pipeline and its stores; the doors, the
+dashboard, the metrics and the landing are wired around it by
+:class:`streamgale.service.RadiologyService`, which is what starts a service.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,19 +32,15 @@ from streamgale.dataflow import Pipeline, Stream
 from streamgale.dicom.assembly import AssemblyConfig
 from streamgale.dicom.deid import DeidConfig
 from streamgale.dicom.delivery import DeliveryManager, Destination
-from streamgale.dicom.ingest.folder import FolderWatcher
-from streamgale.dicom.ingest.scp import ScpConfig, StorageSCP
+from streamgale.dicom.ingest.scp import ScpConfig
 from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.quality import QuarantineStore, ValidationLimits
 from streamgale.dicom.radiology.collect import StudyCollector
 from streamgale.dicom.radiology.finalize import Finalizer, ResultSummary
-from streamgale.dicom.radiology.metrics import register_radiology_metrics
 from streamgale.dicom.radiology.prepare import Preparer
 from streamgale.dicom.radiology.telemetry import RadiologyTelemetry
-from streamgale.dicom.results import warm_up
 from streamgale.dicom.results.store import ResultStore
 from streamgale.dicom.routing import Route, Router
-from streamgale.dicom.web.stow import StowServer
 from streamgale.errors import ConfigError, DicomError
 from streamgale.inference import (
     InferenceFailure,
@@ -53,7 +52,7 @@ from streamgale.inference import (
 from streamgale.log import FsyncPolicy, SegmentLog
 from streamgale.runtime.config import RuntimeConfig
 from streamgale.runtime.runner import Runtime
-from streamgale.telemetry import Landing, Telemetry
+from streamgale.telemetry import Telemetry
 
 __all__ = ["DashboardSettings", "RadiologyApp", "RadiologySettings", "StowSettings"]
 
@@ -137,7 +136,10 @@ class RadiologySettings:
 
 
 class RadiologyApp:
-    """Owns the stores, the doors and the runtime of one radiology pipeline."""
+    """Owns the stores, the dataflow and the runtime of one radiology pipeline.
+
+    It opens no door: :class:`streamgale.service.RadiologyService` runs it.
+    """
 
     def __init__(
         self,
@@ -168,18 +170,6 @@ class RadiologyApp:
             journal=settings.ingest_journal,
             on_refused=self.telemetry.refused if settings.telemetry else None,
         )
-        self.landing = (
-            Landing(
-                self.telemetry_log,
-                self.lake_root,
-                root / "landing",
-                storage_options=settings.lake_options,
-                traces=_trace_sink(settings.traces_endpoint),
-                retention_days=settings.lake_retention_days,
-            )
-            if settings.telemetry
-            else None
-        )
         self.delivery = (
             DeliveryManager(root / "delivery", settings.destinations, listener=self._delivery_ended)
             if settings.destinations
@@ -195,35 +185,6 @@ class RadiologyApp:
                 checkpoint_interval=settings.checkpoint_interval,
                 metrics_port=settings.metrics_port,
             ),
-        )
-        self.metrics = register_radiology_metrics(self)
-        self.scp = StorageSCP(settings.dimse, self.store) if settings.dimse else None
-        self.stow = (
-            StowServer(
-                self.store,
-                settings.stow.host,
-                settings.stow.port,
-                path_prefix=settings.stow.path_prefix,
-            )
-            if settings.stow
-            else None
-        )
-        self.folder = FolderWatcher(settings.folder, self.store) if settings.folder else None
-        self.dashboard = self._dashboard(settings.dashboard)
-        self.ready = threading.Event()
-        self._releases = threading.Event()
-
-    def _dashboard(self, settings: DashboardSettings | None) -> Any:
-        """The dashboard server (a :class:`~streamgale.dashboard.DashboardServer`), or None."""
-        if settings is None:
-            return None
-        from streamgale.dashboard import DashboardServer, RadiologyBackend
-
-        return DashboardServer(
-            RadiologyBackend(self),
-            state_dir=self.settings.state_dir,
-            host=settings.host,
-            port=settings.port,
         )
 
     def _build(self) -> Pipeline:
@@ -312,44 +273,6 @@ class RadiologyApp:
             study = None  # a result kept elsewhere (another version's store): still count it
         self.telemetry.delivery_ended(destination, study, error=error)
 
-    def run(self) -> None:
-        """Start the doors and run until :meth:`stop` (or SIGINT/SIGTERM); then close."""
-        try:
-            # highdicom loads its copy of the standard on first use (~1 s): pay it
-            # here, not inside the first study's latency.
-            warm_up()
-            if self.scp is not None:
-                self.scp.start()
-            if self.stow is not None:
-                self.stow.start()
-            if self.delivery is not None:
-                self.delivery.start()
-            if self.folder is not None:
-                self.folder.start()
-            if self.landing is not None:
-                self.landing.start()
-            if self.dashboard is not None:
-                self.dashboard.start()
-            releases = threading.Thread(target=self._release_loop, name="releases", daemon=True)
-            releases.start()
-            self.ready.set()
-            self.runtime.run()
-        finally:
-            self._releases.set()
-            if self.dashboard is not None:
-                self.dashboard.stop()
-                self.dashboard.backend.close()
-            if self.landing is not None:
-                # After the pipeline stopped: its last rows (results, deliveries) land too.
-                self.landing.stop()
-                self.landing.drain()
-            self.close()
-
-    def _release_loop(self, interval: float = 1.0) -> None:
-        """Feed instances an operator released from quarantine back into the pipeline."""
-        while not self._releases.wait(interval):
-            self.release_requested()
-
     def release_requested(self) -> int:
         """Re-ingest quarantine entries marked for release; returns how many."""
         entries = self.quarantine.take_release_requests()
@@ -371,10 +294,8 @@ class RadiologyApp:
         self.runtime.stop()
 
     def close(self) -> None:
+        """Close the stores (after the runtime stopped)."""
         for closer in (
-            self.folder.stop if self.folder else None,
-            self.scp.stop if self.scp else None,
-            self.stow.stop if self.stow else None,
             self.delivery.close if self.delivery else None,
             self.store.close,
             self.quarantine.close,
@@ -384,15 +305,6 @@ class RadiologyApp:
         ):
             if closer is not None:
                 closer()
-
-
-def _trace_sink(endpoint: str | None) -> Sink[Any] | None:
-    if endpoint is None:
-        return None
-    from streamgale.tracing import TraceSink
-
-    sink: Sink[Any] = TraceSink(endpoint)
-    return sink
 
 
 def _for_model(name: str) -> Callable[[InferenceRequest], bool]:
