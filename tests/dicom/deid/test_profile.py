@@ -131,7 +131,7 @@ PATIENT_CHARACTERISTICS: list[tuple[str, Any]] = [
     ("EthnicGroup", KEPT),
     ("SmokingStatus", KEPT),
     ("PregnancyStatus", KEPT),
-    ("Allergies", "penicillin, noted by ***"),  # C: cleaned
+    ("Allergies", "penicillin, *** by ***"),  # C: cleaned
     ("PatientBirthDate", EMPTY),
     ("PatientName", PSEUDONYM),
     ("PatientComments", REMOVED),
@@ -157,11 +157,11 @@ CLEAN_DESCRIPTORS: list[tuple[str, Any]] = [
     ("StudyDescription", "CT chest for *** *** ***"),
     ("SeriesDescription", "Chest *** ***"),
     ("ProtocolName", "Chest ***"),
-    ("PatientComments", "*** *** prefers mornings"),
+    ("PatientComments", "*** *** prefers ***"),  # "mornings" is no term of the standard
     ("AdditionalPatientHistory", "Follow-up of ***"),
     ("MedicalAlerts", KEPT),  # nothing identifying in it
     ("ImageComments", KEPT),
-    ("Allergies", "penicillin, noted by ***"),
+    ("Allergies", "penicillin, *** by ***"),
     ("PerformingPhysicianName", REMOVED),
     ("PatientAge", REMOVED),
     ("AccessionNumber", EMPTY),

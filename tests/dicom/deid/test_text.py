@@ -1,10 +1,11 @@
-"""Descriptor cleaning: identifying values of the instance and date/ID shaped text go."""
+"""Descriptor cleaning: identifying values, date/ID shaped text and unknown words go."""
 
 from __future__ import annotations
 
 import pytest
 
 from streamgale.dicom.deid.text import Scrubber
+from streamgale.dicom.deid.vocabulary import descriptor_vocabulary
 
 SCRUB = Scrubber(["Moriarty^James", "MRN-77001", "19700101", "12 Baker Street, London", "Li^Wu"])
 
@@ -17,12 +18,18 @@ SCRUB = Scrubber(["Moriarty^James", "MRN-77001", "19700101", "12 Baker Street, L
         ("born 01/01/1970", "born ***"),
         ("born 1970-01-01", "born ***"),
         ("lives at 12 Baker Street, London", "lives at ***"),
-        ("moved from Baker Street", "moved from *** ***"),
+        ("moved from Baker Street", "*** from *** ***"),
         ("scan 2024/03/12 ok", "scan *** ok"),
         ("phone 07946095812", "phone ***"),
         ("Thorax 1.0 B70f", "Thorax 1.0 B70f"),  # technique text is left alone
-        ("Jamesville", "Jamesville"),  # whole words only
-        ("Li Wu", "Li Wu"),  # parts shorter than 3 characters are a documented gap
+        ("AX T2 FLAIR 5mm post contrast", "AX T2 FLAIR 5mm post contrast"),
+        ("Jamesville", "***"),  # not a known word
+        ("Li Wu", "** **"),  # short parts go too, and the value never grows
+        # Third parties the instance names nowhere else: not known words, so they go.
+        ("wife Irene Adler called", "wife *** *** called"),
+        ("read by Dr Holmes and Dr. Watson", "read by Dr *** and Dr. ***"),
+        ("ref RP-4455", "ref RP-***"),  # an acronym of the standard stays, the digits go
+        ("Müller, Jürgen; 山田太郎", "***, ***; ***"),
     ],
 )
 def test_clean(text: str, expected: str) -> None:
@@ -30,5 +37,19 @@ def test_clean(text: str, expected: str) -> None:
 
 
 def test_cleaning_never_lengthens_a_value() -> None:
-    text = "Moriarty 19700101 MRN-77001 x"
+    text = "Moriarty 19700101 MRN-77001 x Li"
     assert len(SCRUB.clean(text)) <= len(text)
+
+
+@pytest.mark.parametrize(
+    "name", ["holmes", "watson", "moriarty", "adler", "lestrade", "hudson", "hodgkin", "london"]
+)
+def test_names_are_not_in_the_vocabulary(name: str) -> None:
+    assert name not in descriptor_vocabulary()
+
+
+@pytest.mark.parametrize(
+    "term", ["chest", "thorax", "abdomen", "contrast", "helical", "axial", "routine", "lung"]
+)
+def test_clinical_and_technical_terms_are(term: str) -> None:
+    assert term in descriptor_vocabulary()

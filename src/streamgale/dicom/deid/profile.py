@@ -56,8 +56,23 @@ __all__ = ["deidentify"]
 
 _PATIENT_ID = 0x00100020
 _PATIENT_NAME = 0x00100010
+_TIMEZONE_OFFSET = 0x00080201  # SH, but an offset ("+0100"): shifting dates leaves it as is
 _TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC"})
 _DUMMY_TEXT = "ANONYMIZED"
+# Values of these VRs cannot be read as text to clean (UN is undecoded bytes): a cleaned
+# element of one is removed, never kept as it was.
+_UNCLEANABLE_VRS = frozenset({"UN", "OB", "OW", "OD", "OF", "OL", "OV"})
+_CODE_PARTS = frozenset(
+    {
+        0x00080100,  # Code Value
+        0x00080102,  # Coding Scheme Designator
+        0x00080103,  # Coding Scheme Version
+        0x00080105,  # Mapping Resource
+        0x0008010F,  # Context Identifier
+        0x00080119,  # Long Code Value
+        0x00080120,  # URN Code Value
+    }
+)
 _DUMMIES: dict[str, Any] = {
     "AE": _DUMMY_TEXT, "AS": "000D", "CS": _DUMMY_TEXT, "DA": DUMMY_DA, "DT": DUMMY_DT,
     "TM": DUMMY_TM, "DS": "0", "IS": "0", "PN": _DUMMY_TEXT, "UR": "",
@@ -216,6 +231,8 @@ def _unlisted(elem: Any, ctx: _Context, cleaning: bool) -> Any:
 def _keep(elem: Any, ctx: _Context, cleaning: bool) -> Any:
     if elem.VR == "SQ":
         return _sequence(elem, ctx, cleaning)
+    if cleaning and elem.VR in _UNCLEANABLE_VRS:
+        return None
     if cleaning and elem.VR in _TEXT_VRS:
         return _scrubbed(elem, ctx)
     return _copy(elem)
@@ -230,9 +247,11 @@ def _clean(elem: Any, ctx: _Context) -> Any:
         return _date(elem, ctx)
     if vr == "PN":
         return _new(elem, _DUMMY_TEXT) if elem.value else _empty(elem)
-    if vr in _TEXT_VRS:
+    if vr in _TEXT_VRS and int(elem.tag) != _TIMEZONE_OFFSET:
         return _scrubbed(elem, ctx)
-    return _copy(elem)  # TM, codes, numbers: nothing to clean
+    if vr in _UNCLEANABLE_VRS:
+        return None
+    return _copy(elem)  # TM, the time zone (C under Modified Dates), codes, numbers
 
 
 def _date(elem: Any, ctx: _Context) -> Any:
@@ -283,6 +302,14 @@ def _replace_uids(elem: Any, ctx: _Context) -> Any:
 
 
 def _scrubbed(elem: Any, ctx: _Context) -> Any:
+    """Free text cleaned; the parts of a code (value, scheme) kept, since they are no
+    free text and a mangled code means something else; text that is not text (bytes
+    in an unknown character set) removed, since it cannot be cleaned."""
+    if int(elem.tag) in _CODE_PARTS:
+        return _copy(elem)
+    values = elem.value if elem.VM > 1 else [elem.value]
+    if not all(isinstance(v, str) or v is None for v in values):
+        return None
     return _map_values(elem, ctx.scrubber.clean)
 
 
