@@ -7,8 +7,8 @@ vocabulary but kept as strings, so importing this module needs no pyarrow.
 
 >>> [c.name for c in TABLES["telemetry"].columns][:4]
 ['ts', 'pipeline', 'route', 'step']
->>> TABLES["results"].partition_by
-('date', 'pipeline')
+>>> TABLES["results"].partition_by, TABLES["results"].key
+(('date', 'pipeline'), ('result_id', 'version'))
 """
 
 from __future__ import annotations
@@ -31,12 +31,18 @@ class Column:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One lake table: rows partitioned by the UTC date of ``ts`` and the pipeline."""
+    """One lake table: rows partitioned by the UTC date of ``ts`` and the pipeline.
+
+    ``key`` names the columns that identify a row: the lake sink lands a row
+    whose key it already landed only once (producers record at least once,
+    so a replay after a crash records the same row again).
+    """
 
     name: str
     description: str
     columns: tuple[Column, ...]
     partition_by: tuple[str, ...] = ("date", "pipeline")
+    key: tuple[str, ...] = ()
 
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
@@ -93,7 +99,9 @@ TABLES: dict[str, TableSpec] = {
                 Column("size_bytes", "int64", "bytes of the record at this stage"),
                 Column("outcome", "string", "ok, failed, quarantined or refused", False),
                 Column("reason", "string", "why it failed, was quarantined or refused"),
+                Column("event_id", "string", "id of the event, the same when it is recorded again"),
             ),
+            key=("event_id",),
         ),
         TableSpec(
             "inferences",
@@ -115,6 +123,7 @@ TABLES: dict[str, TableSpec] = {
                 Column("infer_ms", "double", "model run time, per instance share of the batch"),
                 _DELIVERED,
             ),
+            key=("instance_uid", "model", "model_version"),
         ),
         TableSpec(
             "results",
@@ -140,6 +149,7 @@ TABLES: dict[str, TableSpec] = {
                 Column("seg_path", "string", "where the Segmentation was kept"),
                 _DELIVERED,
             ),
+            key=("result_id", "version"),
         ),
     )
 }

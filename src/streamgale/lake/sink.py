@@ -14,6 +14,13 @@ files from after its last snapshot, because the runtime replays their rows
 from the input. Without a state directory a run starts from scratch and
 nothing is deleted.
 
+Once per key: producers record rows at least once (a step replayed after a
+crash records them again), so the sink also drops a row whose key (the
+table's :attr:`~streamgale.lake.schemas.TableSpec.key`) it landed before,
+remembered in :class:`~streamgale.lake.keys.LandedKeys` under the same
+sequence numbers. Each sink partition remembers its own keys: send rows of
+one key to one partition.
+
 >>> import tempfile, threading
 >>> from pathlib import Path
 >>> from streamgale.connectors.base import BuildContext
@@ -42,6 +49,7 @@ from streamgale.batch import Batch, iter_rows
 from streamgale.connectors.base import BuildContext, Sink, SinkPartition
 from streamgale.errors import ConfigError, StreamGaleError
 from streamgale.fsutil import atomic_write
+from streamgale.lake.keys import DEFAULT_KEEP_SECONDS, LandedKeys
 from streamgale.lake.lake import Lake
 from streamgale.lake.rows import rows_to_arrow
 from streamgale.lake.storage import pyarrow_modules
@@ -57,7 +65,9 @@ class LakeSink(Sink[Mapping[str, Any]]):
     """Write ``{"table": ..., <columns>}`` records to the lake at ``lake_root``.
 
     The builder holds only configuration, so it pickles. ``clock`` (monotonic
-    seconds) is for tests that drive ``flush_seconds``.
+    seconds) is for tests that drive ``flush_seconds``. ``keep_keys_seconds``
+    is how long the key of a landed row is remembered (see
+    :mod:`streamgale.lake.keys`).
     """
 
     def __init__(
@@ -68,6 +78,7 @@ class LakeSink(Sink[Mapping[str, Any]]):
         flush_rows: int = 5000,
         flush_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        keep_keys_seconds: float = DEFAULT_KEEP_SECONDS,
     ) -> None:
         if not isinstance(flush_rows, int) or flush_rows < 1:
             raise ConfigError(f"must be a whole number >= 1; got {flush_rows!r}", key="flush_rows")
@@ -79,15 +90,21 @@ class LakeSink(Sink[Mapping[str, Any]]):
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.clock = clock
+        self.keep_keys_seconds = keep_keys_seconds
 
     def build_part(
         self, ctx: BuildContext, part: str, resume_state: Any | None
     ) -> LakeSinkPartition:
         """Open the lake; remove files written after the checkpoint in ``resume_state``."""
         lake = Lake(self.lake_root, storage_options=self.storage_options)
-        journal = SinkJournal(ctx.state_dir / f"lake-journal-{_SAFE.sub('_', part)}.json", lake)
+        name = _SAFE.sub("_", part)
+        journal = SinkJournal(ctx.state_dir / f"lake-journal-{name}.json", lake)
         start = journal.recover(None if resume_state is None else int(resume_state))
-        return LakeSinkPartition(lake, journal, start, self)
+        keys = LandedKeys(
+            ctx.state_dir / f"lake-keys-{name}.sqlite", keep_seconds=self.keep_keys_seconds
+        )
+        keys.forget_from(start)  # the rows of the files recover deleted are replayed
+        return LakeSinkPartition(lake, journal, keys, start, self)
 
 
 class SinkJournal:
@@ -150,10 +167,13 @@ class SinkJournal:
 class LakeSinkPartition(SinkPartition[Mapping[str, Any]]):
     """Buffers rows per table and writes them to the lake (see the module docstring)."""
 
-    def __init__(self, lake: Lake, journal: SinkJournal, start: int, config: LakeSink) -> None:
+    def __init__(
+        self, lake: Lake, journal: SinkJournal, keys: LandedKeys, start: int, config: LakeSink
+    ) -> None:
         self._pa, _ = pyarrow_modules()
         self._lake = lake
         self._journal = journal
+        self._keys = keys
         self._seq = start
         self._snapshotted = start
         self._flush_rows = config.flush_rows
@@ -205,7 +225,12 @@ class LakeSinkPartition(SinkPartition[Mapping[str, Any]]):
             data = self._pa.concat_tables(self._buffers[name])
             seq = self._seq
             self._seq += 1
-            self._lake.write_arrow(name, data, before_write=partial(self._journal.add, seq))
+            fresh = self._keys.admit(name, data, seq=seq)
+            try:
+                self._lake.write_arrow(name, fresh, before_write=partial(self._journal.add, seq))
+            except BaseException:
+                self._keys.forget_from(seq)  # nothing of seq was stored: a retry admits it again
+                raise
             # Dropped table by table, so a failure on the next one never rewrites this one.
             del self._buffers[name]
             self._rows -= data.num_rows
@@ -216,6 +241,7 @@ class LakeSinkPartition(SinkPartition[Mapping[str, Any]]):
         # The runtime flushes only once the previous checkpoint is durable, so
         # the files its snapshot covers are safe to forget.
         self._journal.prune(self._snapshotted)
+        self._keys.expire()
         self._write_buffered()
         self._retry_at = 0.0
 
@@ -228,6 +254,7 @@ class LakeSinkPartition(SinkPartition[Mapping[str, Any]]):
         """Drop unwritten rows: the runtime replays them from the last checkpoint."""
         self._buffers.clear()
         self._rows = 0
+        self._keys.close()
 
 
 def _by_table(batch: Batch) -> dict[str, list[Mapping[str, Any]]]:

@@ -7,7 +7,13 @@ topic. From there the rows are a stream like any other: the landing steps
 configured, to an OpenTelemetry exporter; anything else can read the topic.
 
 Telemetry is at-least-once: a step replayed after a crash records its stage
-again. Every row carries the ids needed to recognise such repeats.
+again. Every row carries the ids needed to recognise such repeats, and the
+lake lands each key once (:mod:`streamgale.lake.keys`). A lifecycle event's
+key is its ``event_id``: a digest of what the event is about (stage, step,
+level, the study, series and instance, the model, the outcome, and the
+caller's ``key`` for events that may legitimately happen again, such as the
+arrival time of a resent instance), so a replay gives the same id. An event
+about no study, series or instance (a refusal at the door) gets a random id.
 
 >>> from streamgale.log import MemoryLog
 >>> log = MemoryLog()
@@ -16,12 +22,18 @@ again. Every row carries the ids needed to recognise such repeats.
 ...                 duration_ms=0.4)
 >>> [(r["table"], r["stage"], r["ts"]) for r in telemetry.read_all()]
 [('telemetry', 'validated', 1.0)]
+>>> again = telemetry.stage_row("validated", step="prepare", level="instance",
+...                             instance_uid="1.2.3", duration_ms=0.9)
+>>> again["event_id"] == telemetry.read_all()[0]["event_id"]
+True
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -36,6 +48,17 @@ TOPIC = "telemetry"
 
 _OUTCOMES = frozenset({"ok", "failed", "quarantined", "refused"})
 _LEVELS = frozenset({"instance", "series", "study"})
+_IDENTITY = (
+    "route",
+    "study_uid",
+    "series_uid",
+    "instance_uid",
+    "model",
+    "model_version",
+    "variant",
+)
+"""The columns, besides stage, step, level and outcome, that say what an event is about."""
+_SUBJECTS = ("study_uid", "series_uid", "instance_uid")
 
 
 class Telemetry:
@@ -70,15 +93,29 @@ class Telemetry:
         step: str,
         level: str,
         outcome: str = "ok",
+        key: Any = None,
         **columns: Any,
     ) -> None:
-        """One lifecycle event: ``stage`` ended for an instance, series or study."""
+        """One lifecycle event: ``stage`` ended for an instance, series or study.
+
+        ``key`` tells apart events that are otherwise the same (see the module
+        docstring); it is part of the ``event_id``, not a column.
+        """
         if not self.enabled:
             return
-        self.emit([self.stage_row(stage, step=step, level=level, outcome=outcome, **columns)])
+        self.emit(
+            [self.stage_row(stage, step=step, level=level, outcome=outcome, key=key, **columns)]
+        )
 
     def stage_row(
-        self, stage: str, *, step: str, level: str, outcome: str = "ok", **columns: Any
+        self,
+        stage: str,
+        *,
+        step: str,
+        level: str,
+        outcome: str = "ok",
+        key: Any = None,
+        **columns: Any,
     ) -> dict[str, Any]:
         """The row :meth:`stage` would record, for callers that emit several at once."""
         if stage not in STAGES:
@@ -88,6 +125,9 @@ class Telemetry:
                 f"telemetry level must be one of {sorted(_LEVELS)} and outcome one of "
                 f"{sorted(_OUTCOMES)}; got level={level!r}, outcome={outcome!r}"
             )
+        if "event_id" not in columns:
+            about = [self.pipeline, stage, step, level, outcome, key]
+            columns["event_id"] = _event_id(about, columns)
         return self.row(
             "telemetry", stage=stage, step=step, level=level, outcome=outcome, **columns
         )
@@ -123,6 +163,15 @@ class Telemetry:
                 rows.extend(json.loads(record.payload))
             offset = records[-1].offset + 1
         return rows
+
+
+def _event_id(about: list[Any], columns: Mapping[str, Any]) -> str:
+    """The same id for the same event recorded again; random for an event about nothing."""
+    if all(columns.get(name) is None for name in _SUBJECTS):
+        return uuid.uuid4().hex
+    about = [*about, *(columns.get(name) for name in _IDENTITY)]
+    text = json.dumps(about, separators=(",", ":"), default=_plain)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _plain(value: Any) -> Any:

@@ -158,6 +158,7 @@ def _record_completion(telemetry: Telemetry, event: Mapping[str, Any]) -> None:
             study_uid=event.get("study_instance_uid"),
             series_uid=event.get("series_instance_uid") if level == "series" else None,
             reason=str(event.get("reason")) if event.get("reason") else None,
+            key=event.get("version"),  # a late series completes the study again
         )
 
 
@@ -199,7 +200,7 @@ class _Stages:
             return
         self._rows.append(
             self._telemetry.stage_row(
-                stage, step="prepare", level="instance", **self._ids, **columns
+                stage, step="prepare", level="instance", key=self._received, **self._ids, **columns
             )
         )
 

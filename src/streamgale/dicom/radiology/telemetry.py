@@ -79,6 +79,7 @@ class RadiologyTelemetry:
                 ts=now,
                 duration_ms=result.queued_ms + result.infer_ms,
                 since_received_ms=since,
+                key=meta.get("received_at"),  # a resent instance is inferred again
                 **common,
             ),
             self.telemetry.row(
@@ -108,6 +109,7 @@ class RadiologyTelemetry:
             model=model.name if model else None,
             model_version=model.version if model else None,
             since_received_ms=_since(meta, time.time()),
+            key=meta.get("received_at"),
         )
         return failure
 
@@ -132,6 +134,7 @@ class RadiologyTelemetry:
                     level="study",
                     duration_ms=timings.get("results"),
                     since_received_ms=timings.get("total"),
+                    key=[summary.result_id, summary.version],
                     **common,
                 ),
                 self.telemetry.row(
@@ -165,9 +168,14 @@ class RadiologyTelemetry:
         )
 
     def delivery_ended(
-        self, destination: str, study_uid: str | None, *, error: str | None = None
+        self,
+        destination: str,
+        study_uid: str | None,
+        *,
+        error: str | None = None,
+        result_id: str | None = None,
     ) -> None:
-        """A result reached ``destination``, or delivery gave up with ``error``."""
+        """A result (``result_id``) reached ``destination``, or delivery gave up with ``error``."""
         self.telemetry.stage(
             "failed" if error else "delivered",
             step=f"deliver-{destination}",
@@ -175,6 +183,7 @@ class RadiologyTelemetry:
             outcome="failed" if error else "ok",
             reason=error,
             study_uid=study_uid,
+            key=result_id,  # each version of a study's result is delivered
         )
 
 

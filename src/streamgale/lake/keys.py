@@ -1,0 +1,156 @@
+"""The keys of the rows a lake sink landed, so that a row recorded twice lands once.
+
+Producers record telemetry at least once: a step replayed after a crash
+records its rows again. Each lake table names the columns that identify a
+row (:attr:`~streamgale.lake.schemas.TableSpec.key`); :class:`LandedKeys`
+remembers a digest of every key landed, under the sink's sequence number, in
+a SQLite file in the sink's state directory. Rows whose key is already there
+are dropped before writing.
+
+The keys follow the sink's exactly-once protocol: they are stored before
+the files are written, and a restart forgets the keys of the sequence
+numbers whose files it deletes (those rows are replayed). Keys landed more
+than ``keep_seconds`` ago are forgotten, which bounds the file; a row
+recorded again later than that would land twice.
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from streamgale.lake.rows import rows_to_arrow
+>>> keys = LandedKeys(Path(tempfile.mkdtemp()) / "keys.sqlite")
+>>> rows = [{"ts": 0, "pipeline": "p", "result_id": r, "version": 1} for r in "aab"]
+>>> first = keys.admit("results", rows_to_arrow("results", rows), seq=0)
+>>> first.column("result_id").to_pylist()
+['a', 'b']
+>>> keys.admit("results", rows_to_arrow("results", rows), seq=1).num_rows
+0
+>>> keys.forget_from(0)
+>>> keys.admit("results", rows_to_arrow("results", rows[:1]), seq=0).num_rows
+1
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from streamgale.lake.schemas import TABLES
+from streamgale.lake.storage import pyarrow_modules
+
+__all__ = ["DEFAULT_KEEP_SECONDS", "LandedKeys"]
+
+DEFAULT_KEEP_SECONDS = 7 * 24 * 3600.0
+"""A week: far longer than any replay after a crash, which redoes seconds of work."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS landed (digest BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS landed_seq ON landed (seq);
+CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY, landed_at REAL NOT NULL);
+"""
+_LOOKUP_CHUNK = 500
+"""Digests per ``IN (...)`` query, under SQLite's limit on parameters."""
+
+
+class LandedKeys:
+    """Digests of the keys landed, by sink sequence number; one writer at a time."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        keep_seconds: float = DEFAULT_KEEP_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._keep_seconds = keep_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # FULL: a key must be durable before the runtime's checkpoint covers its row.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def admit(self, table: str, data: Any, *, seq: int) -> Any:
+        """The rows of ``data`` whose key was not landed yet, each key once; their
+        keys are recorded under ``seq``. Tables without a key admit every row."""
+        pa, _ = pyarrow_modules()
+        names = TABLES[table].key
+        if not names or data.num_rows == 0:
+            return data
+        digests = _digests(table, [data.column(n).to_pylist() for n in names])
+        with self._lock:
+            landed = self._landed({d for d in digests if d is not None})
+            keep: list[int] = []
+            fresh: dict[bytes, int] = {}
+            for index, digest in enumerate(digests):
+                if digest is None:  # no key (a writer that sets none): always landed
+                    keep.append(index)
+                elif digest not in landed and digest not in fresh:
+                    fresh[digest] = index
+                    keep.append(index)
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO landed (digest, seq) VALUES (?, ?)", ((d, seq) for d in fresh)
+            )
+            self._db.execute(
+                "INSERT OR IGNORE INTO batches (seq, landed_at) VALUES (?, ?)", (seq, self._clock())
+            )
+            self._db.execute("COMMIT")
+        if len(keep) == data.num_rows:
+            return data
+        return data.take(pa.array(keep, type=pa.int64()))
+
+    def _landed(self, digests: set[bytes]) -> set[bytes]:
+        found: set[bytes] = set()
+        pending = list(digests)
+        for start in range(0, len(pending), _LOOKUP_CHUNK):
+            chunk = pending[start : start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT digest FROM landed WHERE digest IN ({marks})", chunk)
+            found.update(row[0] for row in rows)
+        return found
+
+    def forget_from(self, seq: int) -> None:
+        """Forget keys recorded at ``seq`` or later: their files are being deleted."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM landed WHERE seq >= ?", (seq,))
+            self._db.execute("DELETE FROM batches WHERE seq >= ?", (seq,))
+            self._db.execute("COMMIT")
+
+    def expire(self) -> None:
+        """Forget keys landed more than ``keep_seconds`` ago."""
+        cutoff = self._clock() - self._keep_seconds
+        with self._lock:
+            (last,) = self._db.execute(
+                "SELECT max(seq) FROM batches WHERE landed_at < ?", (cutoff,)
+            ).fetchone()
+            if last is None:
+                return
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM landed WHERE seq <= ?", (last,))
+            self._db.execute("DELETE FROM batches WHERE seq <= ?", (last,))
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _digests(table: str, columns: list[list[Any]]) -> list[bytes | None]:
+    """A 16-byte digest per row of the key ``columns``; None for a row whose
+    key columns are all null."""
+    out: list[bytes | None] = []
+    for values in zip(*columns, strict=True):
+        if all(v is None for v in values):
+            out.append(None)
+            continue
+        text = json.dumps([table, *values], default=str, separators=(",", ":"))
+        out.append(hashlib.blake2b(text.encode(), digest_size=16).digest())
+    return out
