@@ -271,7 +271,7 @@ class RadiologyApp:
             study: str | None = self.results.get(result_id).load().study_instance_uid
         except DicomError:
             study = None  # a result kept elsewhere (another version's store): still count it
-        self.telemetry.delivery_ended(destination, study, error=error)
+        self.telemetry.delivery_ended(destination, study, error=error, result_id=result_id)
 
     def release_requested(self) -> int:
         """Re-ingest quarantine entries marked for release; returns how many."""
