@@ -37,7 +37,8 @@ def test_row_keyword_tag_and_actions_are_valid(keyword: str) -> None:
         ("Allergies", Row(0x00102110, "X", patient="C", descriptors="C")),
         ("ReferencedPatientSequence", Row(0x00081120, "X", uids="X")),
         ("ReferencedImageSequence", Row(0x00081140, "X/Z/U*", uids="K")),
-        ("ContentSequence", Row(0x0040A730, "D", structured="C")),
+        # X: an SR's content (its report text) goes, unless Clean Structured Content.
+        ("ContentSequence", Row(0x0040A730, "X", structured="C")),
         ("SeriesDescription", Row(0x0008103E, "X", descriptors="C")),
         ("PatientBirthDate", Row(0x00100030, "Z")),
         ("DeviceSerialNumber", Row(0x00181000, "X/Z/D", device="K")),

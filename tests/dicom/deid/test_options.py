@@ -94,6 +94,5 @@ def test_unsupported_options_are_the_documented_ones() -> None:
     assert set(Option) - SUPPORTED_OPTIONS == {
         Option.CLEAN_RECOGNIZABLE_VISUAL_FEATURES,
         Option.CLEAN_GRAPHICS,
-        Option.CLEAN_STRUCTURED_CONTENT,
         Option.RETAIN_SAFE_PRIVATE,
     }

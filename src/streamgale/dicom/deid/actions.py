@@ -15,8 +15,10 @@ actions of the Basic Profile column and of each option column:
 - ``dates=True``: K under Retain Longitudinal Temporal Information Full Dates
   (113106) and C under its Modified Dates Option (113107);
 - ``descriptors``: Clean Descriptors Option (113105);
-- ``structured``, ``graphics``: Clean Structured Content / Clean Graphics
-  (113104 / 113103; transcribed, not implemented).
+- ``structured``: Clean Structured Content (113104): Content Sequence is
+  X in the Basic Profile (that copy of the table says D, which kept an SR's
+  report text; PS3.15 says X) and C, cleaned like descriptors, under it;
+- ``graphics``: Clean Graphics (113103; transcribed, not implemented).
 
 Four rows of the table are not single attributes and are rules in
 :mod:`streamgale.dicom.deid.profile` instead: private attributes (odd groups,
@@ -490,7 +492,7 @@ TABLE_E1_1: Final[Mapping[str, Row]] = MappingProxyType({
     "TelephoneNumberTrial": Row(0x0040A354, "X"),
     "VerbalSourceIdentifierCodeSequenceTrial": Row(0x0040A358, "X"),
     "ObservationSubjectUIDTrial": Row(0x0040A402, "U", uids="K"),
-    "ContentSequence": Row(0x0040A730, "D", structured="C"),
+    "ContentSequence": Row(0x0040A730, "X", structured="C"),
     "TemplateExtensionOrganizationUID": Row(0x0040DB0C, "U", uids="K"),
     "TemplateExtensionCreatorUID": Row(0x0040DB0D, "U", uids="K"),
     "ContainerComponentID": Row(0x0050001B, "X"),
