@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from streamgale.config import DURATION_FORMATS, parse_duration
+from streamgale.config.runtime_section import DEFAULT_STATE_DIR
 
 __all__ = [
     "DEFAULT_STATE_DIR",
@@ -28,9 +29,6 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_STATE_DIR = Path(".streamgale")
-"""Where the ``dlq`` commands look when neither --state-dir nor the env var says."""
 
 
 if TYPE_CHECKING:

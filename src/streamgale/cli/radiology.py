@@ -7,14 +7,21 @@ STOW-RS listeners and runs it until Ctrl-C or SIGTERM, which drain and commit.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from rich.table import Table
 
-__all__ = ["dicom_options", "is_radiology_file", "run_radiology"]
+from streamgale.cli.options import make_console
+
+if TYPE_CHECKING:  # the DICOM extra is imported only when a radiology file is run
+    from streamgale.dicom.radiology.pipeline import RadiologySettings
+
+__all__ = ["describe_radiology", "dicom_options", "radiology_summary", "run_radiology"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,36 +62,100 @@ def dicom_options(command: F) -> F:
     return command
 
 
-def is_radiology_file(path: Path) -> bool:
-    """Whether a YAML file describes a radiology pipeline (a top-level ``radiology:`` key).
-
-    Reads YAML only, so plain pipelines never import the DICOM extra.
-    """
-    import yaml
-
-    try:
-        node = yaml.compose(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(node, yaml.MappingNode) and any(
-        getattr(key, "value", None) == "radiology" for key, _ in node.value
-    )
-
-
-def run_radiology(file: Path, overrides: dict[str, Any]) -> None:
-    """Load and run a radiology pipeline file until Ctrl-C / SIGTERM."""
-    from streamgale.dicom.radiology.config import load_radiology
+def run_radiology(settings: RadiologySettings) -> None:
+    """Run a loaded radiology pipeline until Ctrl-C / SIGTERM (or ``--stop-after``)."""
     from streamgale.service import RadiologyService
 
-    settings = load_radiology(file, overrides=overrides)
-    app = RadiologyService(settings, on_result=_say_result)
+    service = RadiologyService(settings, on_result=_say_result)
     click.echo(
-        f"radiology pipeline '{settings.name}' running (state in {settings.state_dir}); "
+        f"radiology pipeline '{settings.name}' starting (state in {settings.state_dir}); "
         "Ctrl-C drains, commits and stops",
         err=True,
     )
-    threading.Thread(target=_say_ready, args=(app,), daemon=True).start()
-    app.run()
+    threading.Thread(target=_say_ready, args=(service,), daemon=True).start()
+    service.run()
+    click.echo(f"radiology pipeline '{settings.name}' stopped", err=True)
+
+
+def describe_radiology(file: Path, settings: RadiologySettings, *, as_json: bool) -> None:
+    """What ``validate`` prints for a radiology file: doors, models, routes, destinations."""
+    document = radiology_summary(settings)
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    console = make_console()
+    table = Table(title=f"radiology pipeline '{settings.name}' ({file})")
+    for column in ("route", "matches", "models", "destinations"):
+        table.add_column(column, overflow="fold")
+    for route in document["routes"]:
+        table.add_row(
+            route["name"],
+            route["matches"],
+            ", ".join(route["models"]),
+            ", ".join(route["destinations"]),
+        )
+    console.print(table)
+    for name in ("listeners", "models", "destinations", "runtime"):
+        value = document[name]
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        console.print(f"{name}: {value or 'none'}", highlight=False, soft_wrap=True)
+    click.echo(f"OK: {file} is a valid radiology pipeline with {len(settings.routes)} route(s)")
+
+
+def radiology_summary(settings: RadiologySettings) -> dict[str, Any]:
+    """The settings ``validate`` shows, as plain JSON-able values."""
+    listeners: dict[str, str] = {}
+    if settings.dimse is not None:
+        d = settings.dimse
+        listeners["dimse"] = f"{d.ae_title}@{d.host}:{d.port}"
+    if settings.stow is not None:
+        listeners["stow"] = (
+            f"http://{settings.stow.host}:{settings.stow.port}{settings.stow.path_prefix}"
+        )
+    if settings.dashboard is not None:
+        listeners["dashboard"] = f"http://{settings.dashboard.host}:{settings.dashboard.port}/"
+    if settings.folder is not None:
+        listeners["folder"] = str(settings.folder)
+    return {
+        "pipeline": settings.name,
+        "listeners": listeners,
+        "models": ", ".join(f"{m.name} v{m.version}" for m in settings.models),
+        "routes": [
+            {
+                "name": r.name,
+                "matches": _matches(r),
+                "models": list(r.all_models),
+                "destinations": list(r.destinations),
+            }
+            for r in settings.routes
+        ],
+        "destinations": ", ".join(d.name for d in settings.destinations),
+        "runtime": {
+            "state_dir": str(settings.state_dir),
+            "checkpoint_interval": settings.checkpoint_interval,
+            "metrics_port": settings.metrics_port,
+            "max_run_seconds": settings.max_run_seconds,
+            "ingest_journal": settings.ingest_journal,
+            "telemetry": settings.telemetry,
+        },
+    }
+
+
+def _matches(route: Any) -> str:
+    parts = [
+        f"{label}={','.join(sorted(values))}"
+        for label, values in (
+            ("modality", route.modalities),
+            ("body_part", route.body_parts),
+            ("sop_class", route.sop_class_uids),
+            ("calling_ae", route.calling_aes),
+        )
+        if values
+    ]
+    if route.series_description:
+        parts.append(f"series_description={route.series_description}")
+    return " ".join(parts) or "everything"
 
 
 def _say_ready(app: Any) -> None:

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from streamgale import Runtime
 from streamgale.cli.options import json_option, make_console, runtime_options, runtime_overrides
-from streamgale.cli.radiology import dicom_options, is_radiology_file, run_radiology
-from streamgale.config import LoadedPipeline, load_pipeline
+from streamgale.cli.radiology import describe_radiology, dicom_options, run_radiology
+from streamgale.config import LoadedPipeline, load_file
 from streamgale.dataflow import Pipeline
 from streamgale.dataflow.steps import OperatorStep, SinkStep, SourceStep, Step, StreamRef
 from streamgale.deadletter import DeadLetterStatus, DeadLetterStore
@@ -51,21 +51,17 @@ def run(
       streamgale run examples/sensors.yaml --state-dir .streamgale/sensors
       streamgale run examples/radiology.yaml --dicom-port 11112
     """
-    if is_radiology_file(file):
-        run_radiology(
-            file,
-            {
-                "state_dir": state_dir,
-                "metrics_port": metrics_port,
-                "port": dicom_port,
-                "ae_title": ae_title,
-                "stow_port": stow_port,
-                "dashboard_port": dashboard_port,
-            },
-        )
-        return
     overrides = runtime_overrides(state_dir, metrics_port, checkpoint_interval, stop_after)
-    loaded = load_pipeline(file, overrides=overrides)
+    overrides |= {
+        "port": dicom_port,
+        "ae_title": ae_title,
+        "stow_port": stow_port,
+        "dashboard_port": dashboard_port,
+    }
+    loaded = load_file(file, overrides=overrides)
+    if not isinstance(loaded, LoadedPipeline):
+        run_radiology(loaded)
+        return
     runtime = Runtime(loaded.pipeline, loaded.runtime)
     _say_starting(loaded, runtime)
     started = time.monotonic()
@@ -124,13 +120,18 @@ def validate(
     Loading imports the user functions it names and builds every source
     and sink, so a file that validates is one that can start. The runtime
     settings shown are the ones 'run' would use with the same options.
+    A radiology file shows its listeners, models, routes and destinations.
 
     \b
     Example:
       streamgale validate examples/sensors.yaml
+      streamgale validate examples/radiology.yaml
     """
     overrides = runtime_overrides(state_dir, metrics_port, checkpoint_interval, stop_after)
-    loaded = load_pipeline(file, overrides=overrides)
+    loaded = load_file(file, overrides=overrides)
+    if not isinstance(loaded, LoadedPipeline):
+        describe_radiology(file, loaded, as_json=as_json)
+        return
     steps = describe_steps(loaded.pipeline)
     runtime = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(loaded.runtime).items()}
     if as_json:

@@ -18,13 +18,21 @@ See :mod:`streamgale.config.loader` for the file layout.
 """
 
 from streamgale.config.durations import DURATION_FORMATS, parse_duration
-from streamgale.config.loader import LoadedPipeline, load_pipeline, load_pipeline_text
+from streamgale.config.loader import (
+    LoadedPipeline,
+    is_radiology_document,
+    load_file,
+    load_pipeline,
+    load_pipeline_text,
+)
 from streamgale.config.runtime_section import RUNTIME_KEYS
 
 __all__ = [
     "DURATION_FORMATS",
     "RUNTIME_KEYS",
     "LoadedPipeline",
+    "is_radiology_document",
+    "load_file",
     "load_pipeline",
     "load_pipeline_text",
     "parse_duration",

@@ -26,7 +26,7 @@ import yaml
 from streamgale.config.durations import parse_duration
 from streamgale.errors import ConfigError
 
-__all__ = ["Node", "bare_message", "join_key", "parse_document"]
+__all__ = ["Node", "bare_message", "join_key", "parse_document", "read_document"]
 
 T = TypeVar("T")
 
@@ -154,6 +154,20 @@ def bare_message(exc: ConfigError) -> str:
     return text[len(prefix) :] if prefix and text.startswith(prefix) else text
 
 
+def read_document(path: Path) -> Node:
+    """Read and parse the YAML file at ``path``; a file that cannot be read is a ConfigError.
+
+    Every kind of StreamGale file (pipeline, radiology) is read through here,
+    so they fail alike: ``x.yaml: cannot read the pipeline file: No such file or directory``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"cannot read the pipeline file: {reason}", source=path) from exc
+    return parse_document(text, str(path))
+
+
 def parse_document(text: str, source: str) -> Node:
     """Parse YAML ``text`` into a :class:`Node` tree; ``source`` names it in errors."""
     loader = yaml.SafeLoader(text)
@@ -170,7 +184,8 @@ def parse_document(text: str, source: str) -> Node:
         loader.dispose()
     if root is None:
         raise ConfigError(
-            "the file is empty; a pipeline needs at least 'pipeline', 'sources' and 'sinks'",
+            "the file is empty; a pipeline needs at least 'pipeline', 'sources' and 'sinks' "
+            "(or 'radiology:' for a radiology pipeline)",
             source=source,
             line=1,
         )

@@ -15,6 +15,10 @@ A file has five top-level keys (``description`` is free text)::
     sinks:
       out: {type: stdout, from: stats}
 
+A file with a top-level ``radiology:`` key is a radiology pipeline instead
+(:mod:`streamgale.dicom.radiology.config`); :func:`load_file` reads either,
+through the same YAML reader and the same runtime-setting readers.
+
 Relative paths in the file are relative to the folder that holds the file,
 so a pipeline runs the same from any working directory.
 """
@@ -25,17 +29,29 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from streamgale.config.document import parse_document
+from streamgale.config.document import Node, parse_document, read_document
 from streamgale.config.graph import GraphBuilder
-from streamgale.config.runtime_section import build_runtime_config
+from streamgale.config.runtime_section import RUNTIME_KEYS, build_runtime_config
 from streamgale.dataflow import Pipeline
 from streamgale.errors import ConfigError
 from streamgale.runtime.config import RuntimeConfig
 
-__all__ = ["TOP_LEVEL_KEYS", "LoadedPipeline", "load_pipeline", "load_pipeline_text"]
+if TYPE_CHECKING:
+    from streamgale.dicom.radiology.pipeline import RadiologySettings
+
+__all__ = [
+    "TOP_LEVEL_KEYS",
+    "LoadedPipeline",
+    "is_radiology_document",
+    "load_file",
+    "load_pipeline",
+    "load_pipeline_text",
+]
 
 TOP_LEVEL_KEYS = ("pipeline", "description", "runtime", "sources", "steps", "sinks")
+RADIOLOGY_KEY = "radiology"
 
 
 @dataclass(frozen=True)
@@ -63,12 +79,40 @@ def load_pipeline(
     file, line and key of the first problem.
     """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"cannot read the pipeline file: {reason}", source=file) from exc
-    return load_pipeline_text(text, str(file), base_dir=file.parent, overrides=overrides)
+    return _pipeline_from_document(read_document(file), file.parent, overrides)
+
+
+def load_file(
+    path: str | os.PathLike[str], *, overrides: Mapping[str, object] | None = None
+) -> LoadedPipeline | RadiologySettings:
+    """Load a pipeline file or a radiology file, whichever ``path`` holds.
+
+    ``overrides`` are the runtime settings of :func:`load_pipeline` plus, for
+    radiology files, the listener settings (``port``, ``ae_title``,
+    ``stow_port``, ``dashboard_port``); a listener setting given for a plain
+    pipeline file is an error, not silently ignored.
+    """
+    file = Path(path)
+    root = read_document(file)
+    if is_radiology_document(root):
+        from streamgale.dicom.radiology.config import radiology_from_document
+
+        return radiology_from_document(root, base_dir=file.parent, overrides=overrides)
+    extra = {k: v for k, v in (overrides or {}).items() if k not in RUNTIME_KEYS}
+    given = sorted(k for k, v in extra.items() if v is not None)
+    if given:
+        raise ConfigError(
+            f"listener setting(s) {', '.join(given)} apply only to radiology files "
+            f"(with a top-level 'radiology:' key); {file} is a plain pipeline",
+            source="argument",
+        )
+    runtime = {k: v for k, v in (overrides or {}).items() if k in RUNTIME_KEYS}
+    return _pipeline_from_document(root, file.parent, runtime)
+
+
+def is_radiology_document(root: Node) -> bool:
+    """Whether a parsed file describes a radiology pipeline (a top-level ``radiology:`` key)."""
+    return isinstance(root.value, dict) and RADIOLOGY_KEY in root.value
 
 
 def load_pipeline_text(
@@ -97,7 +141,13 @@ def load_pipeline_text(
 pipeline, description, runtime, sources, steps, sinks
     """
     folder = Path(base_dir) if base_dir is not None else Path.cwd()
-    root = parse_document(text, source_name)
+    return _pipeline_from_document(parse_document(text, source_name), folder, overrides)
+
+
+def _pipeline_from_document(
+    root: Node, folder: Path, overrides: Mapping[str, object] | None
+) -> LoadedPipeline:
+    source_name = root.source
     sections = root.mapping(allowed=TOP_LEVEL_KEYS, required=("pipeline", "sources", "sinks"))
     if "description" in sections:
         sections["description"].string()

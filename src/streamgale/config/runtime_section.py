@@ -16,9 +16,14 @@ from streamgale.config.durations import parse_duration
 from streamgale.errors import ConfigError
 from streamgale.runtime.config import RuntimeConfig
 
-__all__ = ["RUNTIME_KEYS", "build_runtime_config"]
+__all__ = ["DEFAULT_STATE_DIR", "RUNTIME_KEYS", "build_runtime_config", "read_runtime_values"]
 
 _PORT_MAX = 65535
+
+DEFAULT_STATE_DIR = Path(".streamgale")
+"""The one default state directory: a radiology file without ``state_dir``
+keeps its state here, and every command that reads state (results,
+quarantine, dlq, sql, report, lake, dashboard) looks here unless told."""
 
 
 def _duration(node: Node, base_dir: Path) -> float | None:
@@ -78,6 +83,25 @@ def build_runtime_config(
         raise ConfigError(
             message, source=node.source, key=join_key("runtime", name), line=node.line
         ) from exc
+
+
+def read_runtime_values(
+    entries: Mapping[str, Node],
+    base_dir: Path,
+    overrides: Mapping[str, object] | None,
+    *,
+    keys: tuple[str, ...],
+) -> dict[str, Any]:
+    """The runtime ``keys`` a file sets in ``entries``, with ``overrides`` applied.
+
+    For files that keep runtime settings beside other keys (a radiology file
+    has ``state_dir`` and ``checkpoint_interval`` at its top level): they are
+    read, and overridden, exactly as a pipeline file's ``runtime:`` section.
+    Keys neither the file nor an override sets are left out.
+    """
+    values = {name: _READERS[name](entries[name], base_dir) for name in keys if name in entries}
+    values.update(_read_overrides({k: v for k, v in (overrides or {}).items() if k in keys}))
+    return values
 
 
 def _read_overrides(overrides: Mapping[str, object]) -> dict[str, Any]:

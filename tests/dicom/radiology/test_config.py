@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from streamgale.cli.radiology import is_radiology_file
+from streamgale.config import is_radiology_document
+from streamgale.config.document import read_document
 from streamgale.dicom.radiology.config import load_radiology, load_radiology_text
 from streamgale.dicom.routing import Priority
 from streamgale.errors import ConfigError
@@ -26,7 +27,7 @@ def test_the_reference_example_loads() -> None:
         settings.state_dir.resolve()
         == (EXAMPLE.parent.parent / ".streamgale" / "radiology").resolve()
     )
-    assert is_radiology_file(EXAMPLE)
+    assert is_radiology_document(read_document(EXAMPLE))
 
 
 def test_overrides_beat_the_file() -> None:

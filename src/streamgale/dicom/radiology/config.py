@@ -29,7 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from streamgale.config.document import Node, parse_document
+from streamgale.config.document import Node, parse_document, read_document
+from streamgale.config.runtime_section import DEFAULT_STATE_DIR, read_runtime_values
 from streamgale.dicom.delivery import DimseDestination, StowDestination
 from streamgale.dicom.ingest.scp import ScpConfig
 from streamgale.dicom.quality import ValidationLimits
@@ -37,7 +38,7 @@ from streamgale.dicom.radiology.pipeline import DashboardSettings, RadiologySett
 from streamgale.dicom.routing import ABMode, ABTest, Priority, Route
 from streamgale.inference import ModelConfig, load_model_config, model_config_from_node
 
-__all__ = ["BUILTIN_MODELS", "load_radiology", "load_radiology_text"]
+__all__ = ["BUILTIN_MODELS", "load_radiology", "load_radiology_text", "radiology_from_document"]
 
 _TOP = (
     "name",
@@ -51,6 +52,7 @@ _TOP = (
     "quiet",
     "checkpoint_interval",
     "metrics_port",
+    "ingest_journal",
     "demo",
     "telemetry",
     "dashboard",
@@ -70,13 +72,14 @@ _ROUTE = (
     "ab",
 )
 BUILTIN_MODELS = ("demo-lesion", "demo-lesion-sensitive")
+_RUNTIME = ("state_dir", "checkpoint_interval", "metrics_port", "max_run_seconds")
+"""Runtime settings a radiology file shares with a pipeline file's ``runtime:``
+section: read by the same readers, overridden by the same options."""
 
 
 def load_radiology(path: Path, *, overrides: Mapping[str, Any] | None = None) -> RadiologySettings:
     """Load ``path``; ``overrides`` (from the CLI and STREAMGALE_* variables) win."""
-    return load_radiology_text(
-        path.read_text(), str(path), base_dir=path.parent, overrides=overrides
-    )
+    return radiology_from_document(read_document(path), base_dir=path.parent, overrides=overrides)
 
 
 def load_radiology_text(
@@ -86,11 +89,26 @@ def load_radiology_text(
     base_dir: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> RadiologySettings:
-    root = parse_document(text, source).mapping(allowed=("radiology",), required=("radiology",))
-    doc = root["radiology"]
+    """Load radiology settings from YAML ``text``; ``source`` names it in errors."""
+    return radiology_from_document(
+        parse_document(text, source), base_dir=base_dir or Path.cwd(), overrides=overrides
+    )
+
+
+def radiology_from_document(
+    root: Node, *, base_dir: Path, overrides: Mapping[str, Any] | None = None
+) -> RadiologySettings:
+    """Radiology settings from a parsed file (see :func:`streamgale.config.load_file`).
+
+    ``overrides`` holds the runtime settings (``state_dir``, ``metrics_port``,
+    ``checkpoint_interval``, ``max_run_seconds``) and the listener settings
+    (``port``, ``ae_title``, ``stow_port``, ``dashboard_port``); None means not given.
+    """
+    doc = root.mapping(allowed=("radiology",), required=("radiology",))["radiology"]
     entries = doc.mapping(allowed=_TOP)
-    base = base_dir or Path.cwd()
+    base = base_dir
     o = dict(overrides or {})
+    runtime = read_runtime_values(entries, base, o, keys=_RUNTIME)
     listeners = (
         entries["listeners"].mapping(allowed=("dimse", "stow")) if "listeners" in entries else {}
     )
@@ -102,14 +120,7 @@ def load_radiology_text(
     return doc.attempt(
         lambda: RadiologySettings(
             name=entries["name"].string() if "name" in entries else "radiology",
-            state_dir=Path(
-                o.get("state_dir")
-                or (
-                    entries["state_dir"].path(base)
-                    if "state_dir" in entries
-                    else Path(".streamgale/radiology")
-                )
-            ),
+            state_dir=runtime.get("state_dir", DEFAULT_STATE_DIR),
             dimse=_dimse(listeners.get("dimse"), o),
             stow=_stow(listeners.get("stow"), o),
             models=models,
@@ -120,22 +131,24 @@ def load_radiology_text(
             deid=_deid(entries.get("deidentify")),
             limits=_limits(entries.get("validation")),
             quiet_seconds=entries["quiet"].duration() if "quiet" in entries else 5.0,
-            checkpoint_interval=(
-                entries["checkpoint_interval"].duration()
-                if "checkpoint_interval" in entries
-                else 1.0
-            ),
-            metrics_port=o.get("metrics_port")
-            or (
-                entries["metrics_port"].integer(minimum=0, maximum=65535)
-                if "metrics_port" in entries
-                else None
-            ),
+            checkpoint_interval=runtime.get("checkpoint_interval", 1.0),
+            metrics_port=runtime.get("metrics_port"),
+            max_run_seconds=runtime.get("max_run_seconds"),
+            ingest_journal=_flag(entries.get("ingest_journal"), default=False),
             demo=bool(entries["demo"].value) if "demo" in entries else False,
             dashboard=_dashboard(entries.get("dashboard"), o),
             **_telemetry(entries.get("telemetry"), base),
         )
     )
+
+
+def _flag(node: Node | None, *, default: bool) -> bool:
+    """A yes/no setting: ``true`` or ``false``, nothing else."""
+    if node is None:
+        return default
+    if not isinstance(node.value, bool):
+        node.fail(f"expected true or false; got {node.value!r}")
+    return node.value
 
 
 def _dashboard(node: Node | None, o: Mapping[str, Any]) -> DashboardSettings | None:

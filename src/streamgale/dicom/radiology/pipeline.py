@@ -89,6 +89,8 @@ class RadiologySettings:
     limits: ValidationLimits = field(default_factory=ValidationLimits)
     quiet_seconds: float = 5.0
     checkpoint_interval: float = 1.0
+    max_run_seconds: float | None = None
+    """Drain, commit and stop after this long (``streamgale run --stop-after``)."""
     metrics_port: int | None = None
     demo: bool = False
     telemetry: bool = True
@@ -183,6 +185,7 @@ class RadiologyApp:
             RuntimeConfig(
                 state_dir=root / "runtime",
                 checkpoint_interval=settings.checkpoint_interval,
+                max_run_seconds=settings.max_run_seconds,
                 metrics_port=settings.metrics_port,
             ),
         )
