@@ -150,3 +150,33 @@ def test_an_unknown_ab_mode_points_at_its_line() -> None:
         )
     assert "canary" in str(raised.value) and "shadow, split" in str(raised.value)
     assert "x.yaml:4" in str(raised.value)
+
+
+def _example_with_pacs(*, routed: bool) -> str:
+    """The reference example with its commented PACS destination (and route key) turned on."""
+    wanted = ["  # destinations:", "  #   pacs:"]
+    if routed:
+        wanted.append("      # destinations: [pacs]")
+    lines = [
+        line.replace("# ", "", 1) if any(line.startswith(w) for w in wanted) else line
+        for line in EXAMPLE.read_text().splitlines()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_destination_no_route_names_is_a_load_time_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="streamgale.dicom.radiology.config"):
+        settings = load_radiology_text(_example_with_pacs(routed=False), "r.yaml")
+    assert [d.name for d in settings.destinations] == ["pacs"]
+    [warning] = caplog.messages
+    assert warning.startswith("r.yaml:") and "radiology.destinations.pacs" in warning
+    assert "no route names destination 'pacs'" in warning and "destinations: [pacs]" in warning
+
+
+def test_the_example_shows_the_route_key_that_delivers(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="streamgale.dicom.radiology.config"):
+        settings = load_radiology_text(_example_with_pacs(routed=True), "r.yaml")
+    assert settings.routes[0].destinations == ("pacs",)
+    assert caplog.messages == []

@@ -24,6 +24,7 @@ x.yaml:1, key 'radiology.listeners.dicom': unknown key 'dicom'; allowed: dimse, 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +40,8 @@ from streamgale.dicom.routing import ABMode, ABTest, Priority, Route
 from streamgale.inference import ModelConfig, load_model_config, model_config_from_node
 
 __all__ = ["BUILTIN_MODELS", "load_radiology", "load_radiology_text", "radiology_from_document"]
+
+logger = logging.getLogger(__name__)
 
 _TOP = (
     "name",
@@ -117,7 +120,7 @@ def radiology_from_document(
     )
     if "deidentify" not in entries:
         _refuse_deidentifying_routes(entries.get("routes"))
-    return doc.attempt(
+    settings = doc.attempt(
         lambda: RadiologySettings(
             name=entries["name"].string() if "name" in entries else "radiology",
             state_dir=runtime.get("state_dir", DEFAULT_STATE_DIR),
@@ -140,6 +143,27 @@ def radiology_from_document(
             **_telemetry(entries.get("telemetry"), base),
         )
     )
+    _warn_unrouted_destinations(settings, entries.get("destinations"))
+    return settings
+
+
+def _warn_unrouted_destinations(settings: RadiologySettings, node: Node | None) -> None:
+    """A destination no route names is sent nothing: likely a forgotten route key."""
+    if node is None:
+        return
+    named = {d for route in settings.routes for d in route.destinations}
+    for destination in settings.destinations:
+        if destination.name not in named:
+            logger.warning(
+                "%s:%d, key '%s.%s': no route names destination '%s', so nothing is "
+                "delivered to it; add it to a route: destinations: [%s]",
+                node.source,
+                node.key_lines.get(destination.name, node.line),
+                node.key,
+                destination.name,
+                destination.name,
+                destination.name,
+            )
 
 
 def _flag(node: Node | None, *, default: bool) -> bool:

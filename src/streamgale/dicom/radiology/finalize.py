@@ -8,7 +8,10 @@ store and queues them for the destinations the instances' routes name.
 
 Idempotent: the result id is derived from the study, the model and the SOP
 Instance UIDs of the work, so a replay after a crash finds the stored result
-and only re-queues its (idempotent) delivery. A later study version (a late
+and only re-queues its (idempotent) delivery. A replay that cuts the study
+differently (other instances per version) finds them all in the latest
+result's evidence and gets that result too: a new version needs new
+instances (or a new model version), never only a new cut. A later study version (a late
 series) supersedes the previous result, version + 1, and keeps its findings.
 """
 
@@ -27,6 +30,7 @@ import numpy.typing as npt
 
 from streamgale.dicom.deid import DeidConfig, deidentify
 from streamgale.dicom.deid.pseudonyms import Pseudonymizer
+from streamgale.dicom.deid.structure import without_free_text
 from streamgale.dicom.delivery import DeliveryManager
 from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.quality import QuarantineStore
@@ -142,10 +146,13 @@ class Finalizer:
         order = _by_position(sources)
         outcomes = [outcomes[i] for i in order]
         sources = [sources[i] for i in order]
-        probabilities = np.array([probability_of(r) for r in outcomes], dtype=float)
+        # float32 outputs of a sigmoid can round to just above 1.
+        probabilities = np.clip([probability_of(r) for r in outcomes], 0.0, 1.0)
         # A de-identified result lives in the de-identified study, under its pseudonym.
         study_uid = str(sources[0].StudyInstanceUID) if deid else work.study_instance_uid
         previous = self._results.latest(study_uid, config.name)
+        if previous is not None and _covers(previous, sources, config):
+            return previous  # replayed after a crash, cut another way: nothing new to say
         finding, seg = self._finding(
             config,
             label=label,
@@ -170,6 +177,11 @@ class Finalizer:
             supersedes=previous.result_id if previous else None,
             timings=_timings(outcomes, started),
         )
+        seg_bytes = to_part10_bytes(seg) if seg is not None else None
+        if seg is None and previous is not None and previous.seg_path is not None:
+            # Nothing new to segment: the update keeps pointing at the SEG it extends.
+            seg_bytes = previous.seg_path.read_bytes()
+            seg = _read(previous.seg_path)
         sr = build_sr(
             result,
             sources,
@@ -177,9 +189,7 @@ class Finalizer:
             previous_versions=[_read(previous.sr_path)] if previous and previous.sr_path else None,
             demo=self._demo,
         )
-        return self._results.put(
-            result, sr=to_part10_bytes(sr), seg=to_part10_bytes(seg) if seg is not None else None
-        )
+        return self._results.put(result, sr=to_part10_bytes(sr), seg=seg_bytes)
 
     def _finding(
         self,
@@ -199,18 +209,14 @@ class Finalizer:
             if p >= threshold
         )
         seg, measurements = None, {}
+        mask = None
         if present and str(config.task).endswith("segmentation") and "mask" in outcomes[0].outputs:
-            rows, cols = int(sources[0].Rows), int(sources[0].Columns)
-            masks = np.stack(
-                [
-                    np.asarray(r.outputs["mask"]).reshape(r.outputs["mask"].shape[-2:])
-                    for r in outcomes
-                ]
-            )
-            mask = upsample_mask(masks >= threshold, rows, cols)
-            spacing = [float(v) for v in sources[0].PixelSpacing]
+            mask = _study_mask(sources, outcomes, threshold)
+        if mask is not None:
+            spacing = _pixel_spacing(sources[0])
             thickness = float(getattr(sources[0], "SliceThickness", 0) or 0) or None
-            measurements = mask_measurements(mask, spacing, slice_thickness=thickness)
+            if spacing is not None:
+                measurements = mask_measurements(mask, spacing, slice_thickness=thickness)
             seg = build_seg(
                 sources,
                 mask,
@@ -287,44 +293,60 @@ class Finalizer:
 
         ds = dcmread(self._store.path_of(sop_instance_uid), stop_before_pixels=True)
         if deid is not None:
-            ds = deidentify(ds, deid)
-        # Result objects copy the patient and study modules from their sources,
-        # where these are Type 2: present, possibly empty. Senders omit them
-        # often enough that an absent one must not stop a result.
-        for keyword in _TYPE2_COPIED:
-            if keyword not in ds:
-                setattr(ds, keyword, "")
+            # Only what a result copies: text the profile kept may still name someone.
+            ds = without_free_text(deidentify(ds, deid))
+        # Missing or non-conformant patient and study values are the result
+        # builders' concern (streamgale.dicom.results._header).
         return ds
 
 
-_TYPE2_COPIED = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "StudyID",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-)
-"""Type 2 attributes of the Patient and General Study modules (PS3.3 C.7.1.1, C.7.2.1)."""
+def _study_mask(
+    sources: Sequence[Any], outcomes: Sequence[InferenceResult], threshold: float
+) -> npt.NDArray[np.bool_] | None:
+    """The model's mask over ``sources`` at their resolution, or None where no SEG fits.
 
-
-def _segmentable(sources: Sequence[Any], outcomes: Sequence[InferenceResult]) -> bool:
-    """A SEG is built for one series of single-frame images sharing one geometry;
-    anything else (mixed series, multi-frame, mixed sizes) gets the SR alone."""
+    A SEG covers one series of single-frame images sharing one geometry, or one
+    multi-frame image whose frames its per-frame functional groups place, and
+    without a frame of reference (Secondary Capture) one frame only. Anything
+    else (mixed series, legacy multi-frame, mixed sizes) gets the SR alone.
+    """
+    masks = [np.asarray(r.outputs["mask"]) for r in outcomes]
+    masks = [m.reshape(-1, *m.shape[-2:]) for m in masks]  # (frames, rows, cols) each
     geometry = {
-        (
-            str(s.SeriesInstanceUID),
-            int(s.Rows),
-            int(s.Columns),
-            int(getattr(s, "NumberOfFrames", 1) or 1),
-        )
-        for s in sources
+        (str(s.SeriesInstanceUID), int(s.Rows), int(s.Columns), _frames(s)) for s in sources
     }
-    single = all(np.asarray(r.outputs["mask"]).shape[0] == 1 for r in outcomes)
-    return len(geometry) == 1 and next(iter(geometry))[3] == 1 and single
+    if len(geometry) != 1 or any(len(m) != _frames(s) for m, s in zip(masks, sources, strict=True)):
+        return None
+    if len(sources) > 1 and _frames(sources[0]) > 1:
+        return None
+    if not _placeable(sources):
+        return None
+    rows, cols = int(sources[0].Rows), int(sources[0].Columns)
+    return upsample_mask(np.concatenate(masks) >= threshold, rows, cols)
+
+
+def _frames(ds: Any) -> int:
+    return int(ds.get("NumberOfFrames", 1) or 1)
+
+
+def _placeable(sources: Sequence[Any]) -> bool:
+    """Whether highdicom can tell where each frame of the mask lies."""
+    frames = sum(_frames(s) for s in sources)
+    if "FrameOfReferenceUID" not in sources[0]:
+        return frames == 1  # nothing to place it by: one image, one frame
+    # A multi-frame is placed by its per-frame Plane Position; a legacy
+    # multi-frame with one Image Position (Patient) has none.
+    return _frames(sources[0]) == 1 or "PerFrameFunctionalGroupsSequence" in sources[0]
+
+
+def _pixel_spacing(ds: Any) -> list[float] | None:
+    """Pixel Spacing (0028,0030), top level or shared functional groups (enhanced)."""
+    spacing = ds.get("PixelSpacing")
+    if spacing is None:
+        for group in ds.get("SharedFunctionalGroupsSequence", []):
+            for measures in group.get("PixelMeasuresSequence", []):
+                spacing = measures.get("PixelSpacing")
+    return [float(v) for v in spacing] if spacing else None
 
 
 def _routes(work: StudyWork) -> list[str]:
@@ -338,6 +360,13 @@ def _result_id(work: StudyWork) -> str:
     sops = sorted(str(r.meta["sop_instance_uid"]) for r in work.results)
     digest = hashlib.sha256("|".join([work.study_instance_uid, work.model, *sops]).encode())
     return f"r-{digest.hexdigest()[:24]}"
+
+
+def _covers(previous: StoredResult, sources: Sequence[Any], config: ModelConfig) -> bool:
+    """Whether the stored result already covers these sources with this model version."""
+    if previous.sr_path is None or previous.model_version != config.version:
+        return False
+    return {str(s.SOPInstanceUID) for s in sources} <= set(_evidence(previous.sr_path))
 
 
 def _by_position(sources: Sequence[Any]) -> list[int]:

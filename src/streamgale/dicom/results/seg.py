@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from streamgale.dicom._deps import require_dicom
 from streamgale.dicom.results import _codes
+from streamgale.dicom.results._header import conformant_header
 from streamgale.dicom.results._uids import seg_uids, tracking_uid
 from streamgale.dicom.results.finding import Measurement
 from streamgale.errors import DicomError
@@ -167,7 +168,8 @@ def build_seg(
                 "upsample=True"
             )
         frames = upsample_mask(frames, rows, cols)
-    first = sources[0]
+    # The SEG copies the patient and study modules from its first source.
+    sources[0] = first = conformant_header(sources[0])
     series_uid, sop_uid = seg_uids(
         str(first.StudyInstanceUID), algorithm_name, str(first.SeriesInstanceUID), uid_seed
     )
@@ -197,6 +199,10 @@ def build_seg(
     except (ValueError, TypeError) as exc:
         raise DicomError(f"could not build the SEG for '{label}': {exc}") from exc
     seg.ReferencedSeriesSequence = _referenced_series(all_sources)
+    if "FrameOfReferenceUID" not in first and "PatientOrientation" not in seg:
+        # General Image (PS3.3 C.7.6.1): Type 2C for images no Image Plane places
+        # (Secondary Capture sources, for one).
+        seg.PatientOrientation = first.get("PatientOrientation") or ""
     return seg
 
 

@@ -50,6 +50,7 @@ from typing import Any
 
 from streamgale.dicom._deps import require_dicom
 from streamgale.dicom.results import _codes
+from streamgale.dicom.results._header import conformant_header
 from streamgale.dicom.results._library import image_library
 from streamgale.dicom.results._uids import device_uid, sr_uids, tracking_uid
 from streamgale.dicom.results.finding import Finding, StudyResult
@@ -97,6 +98,8 @@ def build_sr(
     # highdicom builds its evidence list slowly (~0.3 ms per instance); give
     # it only what the content tree references and write the full list below.
     evidence = _dedup([*library, *related])
+    # The report copies the patient and study modules from its first evidence.
+    evidence[0] = conformant_header(evidence[0])
     extra: dict[str, Any] = {}
     if any(_codes.is_local(code) for code in _codes_used(result)):
         extra["coding_schemes"] = [_codes.local_scheme_item()]
