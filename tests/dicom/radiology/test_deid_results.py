@@ -9,11 +9,15 @@ de-identified study.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
+from pydicom.datadict import DicomDictionary
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
 
-from streamgale.dicom.deid import DeidConfig
+from streamgale.dicom.deid import DeidConfig, Option
 from streamgale.dicom.deid.pseudonyms import Pseudonymizer
 from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.routing import Route
@@ -106,3 +110,65 @@ def test_a_late_series_updates_the_deidentified_result(
     # The update covers both versions' images, all under their pseudonyms.
     assert {pseudonyms.uid(str(ds.SOPInstanceUID)) for ds in first + late} <= referenced
     assert str(sr.StudyInstanceUID) == pseudonyms.uid(str(first[0].StudyInstanceUID))
+
+
+MARKER = "PHIMARK"
+TEXT_VRS = ("PN", "LO", "SH", "LT", "ST", "UT", "UC")
+
+
+def plant_everywhere(ds: Any) -> int:
+    """Put MARKER in every text attribute of ``ds`` and of the data dictionary
+    (single-valued, not retired, outside the File Meta), nested in a sequence
+    too; returns how many attributes carry it."""
+    planted = 0
+    for tag, (vr, vm, _name, retired, _keyword) in DicomDictionary.items():
+        if vr not in TEXT_VRS or vm != "1" or retired or tag >> 16 in (0x0000, 0x0002, 0xFFFE):
+            continue
+        if tag in (0x00100020,):  # Patient ID keys the pseudonym: planted below instead
+            continue
+        ds.add(DataElement(tag, vr, f"{MARKER}^{MARKER}" if vr == "PN" else MARKER))
+        planted += 1
+    ds.PatientID = f"{MARKER}-ID"
+    item = Dataset()
+    item.RequestedProcedureDescription = MARKER
+    item.ReasonForTheRequestedProcedure = f"seen by {MARKER}"
+    item.ScheduledProcedureStepDescription = MARKER
+    ds.RequestAttributesSequence = [item]
+    return planted + 4
+
+
+@pytest.mark.parametrize(
+    "options",
+    [frozenset(), frozenset({Option.CLEAN_DESCRIPTORS, Option.RETAIN_DEVICE_IDENTITY})],
+    ids=["basic", "clean-descriptors"],
+)
+def test_results_carry_no_text_of_the_source_whatever_the_options(
+    tmp_path: Path, options: frozenset[Option]
+) -> None:
+    series = ct_series(slices=3, size=64, lesion=True, seed=21)
+    planted = [plant_everywhere(ds) for ds in series]
+    assert min(planted) > 500, "the test must plant in hundreds of attributes"
+    model = load_model_config(
+        segmenter(tmp_path, size=32, preprocessing={"voi": "lung", "size": [32, 32]})
+    )
+    settings = RadiologySettings(
+        state_dir=tmp_path / "state",
+        models=(model,),
+        routes=(Route("research", modalities={"CT"}, models=("organs",), deidentify=True),),
+        deid=DeidConfig(secret=SECRET, options=options),
+        dimse=None,
+        stow=None,
+        folder=tmp_path / "inbox",
+        quiet_seconds=0.5,
+        checkpoint_interval=0.2,
+        telemetry=False,
+    )
+    with running(settings) as app:
+        write_instances(series, tmp_path / "inbox")
+        wait_for_results(app, 1)
+        [summary] = app.summaries
+    assert summary.sr_path is not None and summary.seg_path is not None
+    for path in (summary.sr_path, summary.seg_path):
+        raw = Path(path).read_bytes()
+        assert MARKER.encode() not in raw, f"{Path(path).name} carries planted text"
+        assert pydicom.dcmread(path).PatientIdentityRemoved == "YES"
