@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,13 +138,87 @@ def test_snapshot_restores_open_studies(clock: ManualClock) -> None:
     assert out[0][1][0]["sop_instance_uids"] == ["1", "2"]
 
 
-def test_complete_studies_are_forgotten_after_retention(clock: ManualClock) -> None:
-    logic = AssemblyConfig(quiet_seconds=1, retain_seconds=10).build(None, clock)
-    logic.on_batch(0, [inst("1")])
+def test_complete_studies_leave_the_state_for_the_index(clock: ManualClock) -> None:
+    logic = AssemblyConfig(quiet_seconds=1).build(None, clock)
+    logic.on_batch(0, [inst("1", received_at=1000.0)])
     logic.on_batch(0, [signal(["S1"], ["ST1"])])
-    clock.advance(11)
-    logic.on_tick(clock.now())
-    assert logic.snapshot() == {}
+    assert logic.snapshot()["studies"] == {}
+    assert logic.finished.get("ST1") is not None
+
+
+def test_complete_studies_are_forgotten_after_retention(clock: ManualClock) -> None:
+    """Retention counts on the arrival times the log carries, not on a process clock."""
+    logic = AssemblyConfig(quiet_seconds=1, retain_seconds=10).build(None, clock)
+    logic.on_batch(0, [inst("1", received_at=1000.0), signal(["S1"], ["ST1"])])
+    logic.snapshot()
+    logic.on_batch(0, [inst("2", study="ST2", received_at=1011.0), signal(["S1"], ["ST2"])])
+    logic.snapshot()
+    assert logic.finished.get("ST1") is None
+    assert logic.finished.get("ST2") is not None
+    logic.on_batch(0, [inst("3", received_at=1012.0)])  # ST1 is new again
+    clock.advance(2)
+    study = logic.on_tick(clock.now())[0][1][-1]
+    assert (study["version"], study["reason"]) == (1, "quiet")
+
+
+def test_late_series_after_restart_from_the_index(tmp_path: Path, clock: ManualClock) -> None:
+    config = AssemblyConfig(quiet_seconds=1, index=tmp_path / "finished.sqlite")
+    logic = config.build(None, clock)
+    logic.on_batch(0, [inst("1", sha256="a", received_at=1.0), signal(["S1"], ["ST1"])])
+    state = pickle.loads(pickle.dumps(logic.snapshot()))
+    logic.close()
+    restored = config.build(state, clock)
+    restored.on_batch(0, [inst("9", series="S2", sha256="b", received_at=2.0)])
+    clock.advance(2)
+    study = restored.on_tick(clock.now())[0][1][-1]
+    assert (study["version"], study["reason"]) == (2, "late-series")
+    assert study["new_sop_instance_uids"] == ["9"]
+    assert [s["series_instance_uid"] for s in study["series"]] == ["S1", "S2"]
+
+
+def test_a_restart_forgets_completions_after_its_snapshot(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Regression: completions the restart replays must not look like duplicates of themselves."""
+    config = AssemblyConfig(quiet_seconds=1, index=tmp_path / "finished.sqlite")
+    logic = config.build(None, clock)
+    state = pickle.loads(pickle.dumps(logic.snapshot()))
+    record = inst("1", sha256="a", received_at=1.0)
+    logic.on_batch(0, [record, signal(["S1"], ["ST1"])])
+    logic.snapshot()  # written to the index, but say this snapshot never became durable
+    logic.close()
+    restored = config.build(state, clock)
+    out = restored.on_batch(0, [record, signal(["S1"], ["ST1"])])
+    assert levels(out) == [("series", "S1", 1), ("study", "ST1", 1)]
+
+
+def test_a_replayed_record_is_assembled_once(clock: ManualClock) -> None:
+    logic = AssemblyConfig(quiet_seconds=1).build(None, clock)
+    record = inst("1", sha256="a", received_at=1.0)
+    logic.on_batch(0, [record, signal(["S1"], ["ST1"])])
+    assert logic.on_batch(0, [record]) == []
+    assert logic.next_awake() is None
+
+
+def test_a_new_copy_of_an_instance_makes_a_new_version(clock: ManualClock) -> None:
+    logic = AssemblyConfig(quiet_seconds=1).build(None, clock)
+    logic.on_batch(0, [inst("1", sha256="a", received_at=1.0), signal(["S1"], ["ST1"])])
+    logic.on_batch(0, [inst("1", sha256="a", received_at=5.0, source="release")])
+    clock.advance(2)
+    study = logic.on_tick(clock.now())[0][1][-1]
+    assert (study["version"], study["new_sop_instance_uids"]) == (2, ["1"])
+    assert study["series"][0]["sop_instance_uids"] == ["1"]
+
+
+def test_restored_studies_wait_a_full_quiet_period(clock: ManualClock) -> None:
+    """Regression: a restart must not cut a restored study before replay re-reads the log."""
+    logic = AssemblyConfig(quiet_seconds=5).build(None, clock)
+    logic.on_batch(0, [inst("1")])
+    state = pickle.loads(pickle.dumps(logic.snapshot()))
+    clock.advance(60)  # the restart took longer than the quiet time
+    restored = AssemblyConfig(quiet_seconds=5).build(state, clock)
+    assert restored.next_awake() == clock.now() + 5
+    assert restored.on_tick(clock.now()) == []
 
 
 @pytest.mark.parametrize("key", ["quiet_seconds", "retain_seconds"])

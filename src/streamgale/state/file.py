@@ -50,16 +50,20 @@ class _DamagedError(Exception):
 class FileStateStore(StateStore):
     """Snapshots as files in ``directory``, the newest ``keep`` of them kept."""
 
-    def __init__(self, directory: Path, *, keep: int = 2) -> None:
+    def __init__(self, directory: Path, *, keep: int = 2, read_only: bool = False) -> None:
+        """``read_only`` opens snapshots a running pipeline is writing, to inspect them:
+        it changes nothing on disk, and :meth:`save` is refused."""
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             msg = f"must keep at least one snapshot, got {keep!r}"
             raise ConfigError(msg, key="keep")
         self._directory = Path(directory)
         self._keep = keep
+        self._read_only = read_only
         self._lock = threading.Lock()
         try:
-            self._directory.mkdir(parents=True, exist_ok=True)
-            self._discard_unfinished()
+            if not read_only:
+                self._directory.mkdir(parents=True, exist_ok=True)
+                self._discard_unfinished()
         except OSError as exc:
             msg = (
                 f"cannot use {self._directory} for snapshots: {exc}; check the path and permissions"
@@ -75,6 +79,8 @@ class FileStateStore(StateStore):
 
     def save(self, snapshot: Snapshot) -> None:
         """Write ``snapshot`` durably and atomically; then drop snapshots beyond ``keep``."""
+        if self._read_only:
+            raise StateError(f"{self._directory} was opened read-only; open it to save")
         body = dump_snapshot(snapshot)
         with self._lock:
             path = self._directory / f"{_PREFIX}{self._next:012d}{_SUFFIX}"
@@ -98,6 +104,8 @@ class FileStateStore(StateStore):
         for _, path in reversed(files):
             try:
                 body = _read_body(path)
+            except FileNotFoundError:
+                continue  # removed by the writer since listed (read-only use)
             except _DamagedError as exc:
                 logger.warning("snapshot %s is damaged (%s); trying the one before it", path, exc)
                 damage.append(f"{path.name}: {exc}")
@@ -136,6 +144,8 @@ def _frame(epoch: int, body: bytes) -> bytes:
 def _read_body(path: Path) -> bytes:
     try:
         data = path.read_bytes()
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         raise _DamagedError(f"unreadable: {exc}") from exc
     if len(data) < _HEADER.size or not data.startswith(_MAGIC):

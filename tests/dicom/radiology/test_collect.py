@@ -22,13 +22,14 @@ def result(sop: str, model: str = "m") -> InferenceResult:
     return InferenceResult(sop, {"p": np.zeros((1, 1))}, meta, model, "1", 1, 0.0, 0.0)
 
 
-def study(*sops: str, version: int = 1) -> dict[str, Any]:
-    return {
+def study(*sops: str, version: int = 1, new: tuple[str, ...] | None = None) -> dict[str, Any]:
+    event = {
         "level": "study",
         "study_instance_uid": "ST",
         "version": version,
         "series": [{"series_instance_uid": "SE", "sop_instance_uids": list(sops)}],
     }
+    return event if new is None else {**event, "new_sop_instance_uids": list(new)}
 
 
 def work_of(emit: list[tuple[int, Any]]) -> list[StudyWork]:
@@ -66,7 +67,7 @@ def test_instances_in_flight_survive_into_the_next_version() -> None:
     [first] = work_of(c.on_batch(1, [study("a")]))
     assert [str(r.meta["sop_instance_uid"]) for r in first.results] == ["a"]
     c.on_batch(0, [result("late")])
-    [second] = work_of(c.on_batch(1, [study("a", "late", version=2)]))
+    [second] = work_of(c.on_batch(1, [study("a", "late", version=2, new=("late",))]))
     assert [str(r.meta["sop_instance_uid"]) for r in second.results] == ["late"]
     assert second.version == 2
 
@@ -77,3 +78,20 @@ def test_state_survives_a_snapshot() -> None:
     restored = StudyCollector(c.snapshot())
     restored.on_batch(0, [result("a")])
     assert len(work_of(restored.on_batch(1, [study("a")]))) == 1
+
+
+def test_a_version_replacing_an_unfinished_one_owes_both() -> None:
+    """Version 2 arrives before version 1's outcomes: the work covers both versions' instances."""
+    c = StudyCollector()
+    c.on_batch(1, [study("a")])
+    c.on_batch(1, [study("a", "b", version=2, new=("b",))])
+    [work] = work_of(c.on_batch(0, [expect("a"), result("a"), expect("b"), result("b")]))
+    assert sorted(str(r.meta["sop_instance_uid"]) for r in work.results) == ["a", "b"]
+    assert work.version == 2
+
+
+def test_state_holds_no_finished_study() -> None:
+    c = StudyCollector()
+    c.on_batch(0, [expect("a"), result("a")])
+    assert len(work_of(c.on_batch(1, [study("a")]))) == 1
+    assert c.snapshot() == {}

@@ -19,12 +19,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
 
 from streamgale.dicom.results.store import ResultStore
 from streamgale.dicom.synthetic import ct_series, write_instances
+from streamgale.state.file import FileStateStore
 from tests.inference.onnx_models import segmenter
 
 from .test_pipeline import _storescu
@@ -38,10 +40,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(state: Path, model: Path, port: int) -> subprocess.Popen[str]:
+def _start(state: Path, model: Path, port: int, *timing: float) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     child = subprocess.Popen(
-        [sys.executable, str(APP), str(state), str(model), str(port)],
+        [sys.executable, str(APP), str(state), str(model), str(port), *map(str, timing)],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -110,3 +112,66 @@ def test_kill_9_mid_ingest_then_resend_gives_each_instance_exactly_one_result(
     assert [r.version for r in records] == list(range(1, len(records) + 1))
     for earlier, later in itertools.pairwise(records):
         assert later.supersedes == earlier.result_id
+
+
+def _assembled(state: Path, study_uid: str) -> int:
+    """Instances of a study that the assembly step holds in the last durable snapshot."""
+    snapshot = FileStateStore(state / "runtime" / "snapshots", read_only=True).load()
+    saved = snapshot.steps.get("assembly") if snapshot else None
+    studies = (saved or {}).get("studies", saved) or {}
+    study = studies.get(study_uid)
+    return sum(len(s.instances) for s in study.series.values()) if study else 0
+
+
+def _results_of(state: Path, study_uid: str) -> list[Any]:
+    store = ResultStore(state / "results")
+    rows = store.list(study_instance_uid=study_uid)
+    store.close()
+    return sorted((r for r in rows), key=lambda r: r.version)
+
+
+def _kill_mid_study(state: Path, model: Path, port: int, files: list[Path], uid: str) -> int:
+    """Kill -9 while a study arrives; the instances acknowledged, or 0 if the last
+    snapshot did not land strictly inside the study (then the kill proved nothing)."""
+    child = _start(state, model, port)
+    sender = subprocess.Popen(
+        _storescu_cmd(port, files), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    while _assembled(state, uid) == 0 and sender.poll() is None:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    log, _ = sender.communicate(timeout=60)
+    acknowledged = log.count("Received Store Response (Success)")
+    return acknowledged if 0 < _assembled(state, uid) < acknowledged < len(files) else 0
+
+
+@pytest.mark.crash
+@pytest.mark.slow
+def test_a_study_restored_after_kill_9_is_cut_once(tmp_path: Path) -> None:
+    """Regression: a restart fired quiet timers before re-reading the log, so a restored
+    study completed with the instances of its snapshot (version 1), and the instances
+    logged after the snapshot made version 2, with nothing new sent in between."""
+    model = segmenter(tmp_path, size=32, preprocessing={"voi": "lung", "size": [32, 32]})
+    series = ct_series(slices=40, size=256, seed=5)
+    files = write_instances(series, tmp_path / "study")
+    uid = str(series[0].StudyInstanceUID)
+    for attempt in range(3):
+        state, port = tmp_path / f"state-{attempt}", _free_port()
+        acknowledged = _kill_mid_study(state, model, port, files, uid)
+        if acknowledged:
+            break
+    assert acknowledged, "no kill landed between a snapshot inside the study and its end"
+    assert _results_of(state, uid) == [], "no result may exist before the restart"
+
+    child = _start(state, model, port)
+    deadline = time.monotonic() + 60
+    while not _results_of(state, uid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # the quiet time is 1 s: long enough for a second cut to show
+    child.send_signal(signal.SIGTERM)
+    child.wait(30)
+    results = _results_of(state, uid)
+    assert [r.version for r in results] == [1]
+    assert len(_evidence(results[0].sr_path)) >= acknowledged

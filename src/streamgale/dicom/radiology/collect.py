@@ -9,9 +9,10 @@ has its expectation and all the outcomes it expects, the collector emits one
 :class:`StudyWork` per model, with each instance's outcome.
 
 Once a study's work is emitted its state is dropped, so memory holds only
-studies in flight. A late series then arrives as a new study event with
-only the new instances; finalization merges it with the stored previous
-version, so the result is updated and versioned, not lost.
+studies in flight. A later study version (a late series) names the instances
+it adds in ``new_sop_instance_uids``; only those are waited for, and
+finalization merges them with the stored previous version, so the result is
+updated and versioned, not lost.
 """
 
 from __future__ import annotations
@@ -49,17 +50,19 @@ class _Study:
     )
     pending: Mapping[str, Any] | None = None
     """The latest study event not yet turned into work."""
+    owed: set[str] = field(default_factory=set)
+    """Instances the study events received so far added and no work covered yet."""
 
 
 class StudyCollector(StepLogic):
     """See the module docstring; state is snapshotted with the pipeline."""
 
-    def __init__(self, resume: tuple[dict[str, _Study], dict[str, set[str]]] | None = None) -> None:
-        studies, finished = resume or ({}, {})
+    def __init__(self, resume: Any | None = None) -> None:
+        # Snapshots from before owed instances were tracked were (studies, finished).
+        studies = resume[0] if isinstance(resume, tuple) else resume or {}
         self._studies: dict[str, _Study] = dict(studies)
-        # SOP Instance UIDs already turned into work, per study: a later study
-        # version lists them again, and they must not be waited for twice.
-        self._finished: dict[str, set[str]] = dict(finished)
+        for study in self._studies.values():
+            study.__dict__.setdefault("owed", set(_sops(study.pending or {})))
 
     def on_batch(self, port: int, batch: Batch) -> Emit:
         touched: set[str] = set()
@@ -69,11 +72,11 @@ class StudyCollector(StepLogic):
                 continue
             study = self._studies.setdefault(study_uid, _Study())
             if port == 1:
+                # A version replacing one not yet turned into work owes its instances too.
+                new = record.get("new_sop_instance_uids")
+                study.owed.update(_sops(record) if new is None else new)
                 study.pending = record
             elif isinstance(record, Expectation):
-                # An instance processed again (released from quarantine) is
-                # waited for again, whatever an earlier version did with it.
-                self._finished.get(study_uid, set()).discard(record.sop_instance_uid)
                 study.expectations[record.sop_instance_uid] = record
             else:
                 meta = record.request.meta if isinstance(record, InferenceFailure) else record.meta
@@ -87,13 +90,9 @@ class StudyCollector(StepLogic):
         event = study.pending
         if event is None:
             return []
-        finished = self._finished.get(study_uid, set())
-        sops = [
-            sop
-            for series in event["series"]
-            for sop in series["sop_instance_uids"]
-            if sop not in finished
-        ]
+        listed = _sops(event)
+        sops = [sop for sop in listed if sop in study.owed]
+        sops += sorted(study.owed.difference(listed))
         expectations = [study.expectations.get(sop) for sop in sops]
         if any(e is None for e in expectations):
             return []
@@ -113,7 +112,6 @@ class StudyCollector(StepLogic):
             )
             for model in models
         ]
-        self._finished.setdefault(study_uid, set()).update(sops)
         self._forget(study_uid, set(sops))
         return work
 
@@ -122,6 +120,7 @@ class StudyCollector(StepLogic):
         the next version (they arrived after the study event was cut)."""
         study = self._studies[study_uid]
         study.pending = None
+        study.owed.clear()
         for sop in sops:
             study.expectations.pop(sop, None)
         study.outcomes = {k: v for k, v in study.outcomes.items() if k[0] not in sops}
@@ -149,8 +148,13 @@ class StudyCollector(StepLogic):
             study_event=event,
         )
 
-    def snapshot(self) -> tuple[dict[str, _Study], dict[str, set[str]]]:
-        return self._studies, self._finished
+    def snapshot(self) -> dict[str, _Study]:
+        return self._studies
+
+
+def _sops(event: Mapping[str, Any]) -> list[str]:
+    """The SOP Instance UIDs a study event lists, in its order."""
+    return [sop for series in event.get("series", ()) for sop in series["sop_instance_uids"]]
 
 
 def _study_of(record: Any) -> str | None:

@@ -53,6 +53,7 @@ _TOP = (
     "deidentify",
     "validation",
     "quiet",
+    "retain_finished",
     "checkpoint_interval",
     "metrics_port",
     "ingest_journal",
@@ -134,6 +135,9 @@ def radiology_from_document(
             deid=_deid(entries.get("deidentify")),
             limits=_limits(entries.get("validation")),
             quiet_seconds=entries["quiet"].duration() if "quiet" in entries else 5.0,
+            retain_finished=(
+                entries["retain_finished"].duration() if "retain_finished" in entries else 3600.0
+            ),
             checkpoint_interval=runtime.get("checkpoint_interval", 1.0),
             metrics_port=runtime.get("metrics_port"),
             max_run_seconds=runtime.get("max_run_seconds"),

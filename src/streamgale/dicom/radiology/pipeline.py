@@ -88,6 +88,8 @@ class RadiologySettings:
     deid: DeidConfig | None = None
     limits: ValidationLimits = field(default_factory=ValidationLimits)
     quiet_seconds: float = 5.0
+    retain_finished: float = 3600.0
+    """Seconds a finished study is remembered (on disk) so a late series updates its result."""
     checkpoint_interval: float = 1.0
     max_run_seconds: float | None = None
     """Drain, commit and stop after this long (``streamgale run --stop-after``)."""
@@ -195,7 +197,12 @@ class RadiologyApp:
         models = {m.name: m for m in s.models}
         p = Pipeline(s.name)
         events = p.source("instances", LogSource(self.log, "instances"))
-        assembly = AssemblyConfig(quiet_seconds=s.quiet_seconds, quiet_for=self.router.quiet_for)
+        assembly = AssemblyConfig(
+            quiet_seconds=s.quiet_seconds,
+            retain_seconds=s.retain_finished,
+            quiet_for=self.router.quiet_for,
+            index=s.state_dir / "runtime" / "finished-studies.sqlite",
+        )
         (assembled,) = events.stateful(
             "assembly", lambda ctx, resume: assembly.build(resume, ctx.clock)
         )
