@@ -44,6 +44,16 @@ CREATE TABLE IF NOT EXISTS instances (
 CREATE INDEX IF NOT EXISTS instances_study ON instances (study_instance_uid);
 CREATE INDEX IF NOT EXISTS instances_pending ON instances (published) WHERE published = 0;
 CREATE INDEX IF NOT EXISTS instances_log_offset ON instances (log_offset);
+CREATE INDEX IF NOT EXISTS instances_series ON instances (series_instance_uid);
+CREATE TABLE IF NOT EXISTS processed (
+    sop_instance_uid TEXT PRIMARY KEY,
+    processed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reprocess_requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid TEXT NOT NULL,
+    requested_at REAL NOT NULL
+);
 """
 
 
@@ -62,7 +72,11 @@ class InstanceIndex:
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        # Another process (``streamgale reprocess``, ``store purge``) may write
+        # too: wait for its short transactions rather than fail.
+        self._db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=30.0
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -92,14 +106,30 @@ class InstanceIndex:
                 ),
             )
 
+    def replace(self, event: InstanceEvent, *, log_hint: int) -> None:
+        """Put an unpublished row in place of the instance's row (a new version of it)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO instances (sop_instance_uid, study_instance_uid, "
+                "series_instance_uid, event, published, log_hint) VALUES (?, ?, ?, ?, 0, ?)",
+                (
+                    event.sop_instance_uid,
+                    event.study_instance_uid,
+                    event.series_instance_uid,
+                    event.to_json().decode(),
+                    log_hint,
+                ),
+            )
+
     def mark_published(self, event: InstanceEvent, log_offset: int) -> None:
-        """Record that ``event`` is in the log at ``log_offset``, adding the row if missing."""
+        """Record that ``event`` is in the log at ``log_offset``, adding or updating its row."""
         with self._lock:
             self._db.execute(
                 "INSERT INTO instances (sop_instance_uid, study_instance_uid, "
                 "series_instance_uid, event, published, log_offset, log_hint) "
                 "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (sop_instance_uid) "
-                "DO UPDATE SET published = 1, log_offset = excluded.log_offset",
+                "DO UPDATE SET published = 1, log_offset = excluded.log_offset, "
+                "event = excluded.event",
                 (
                     event.sop_instance_uid,
                     event.study_instance_uid,
@@ -156,6 +186,79 @@ class InstanceIndex:
                 (study_instance_uid,),
             ).fetchall()
         return [InstanceEvent.from_json(r[0].encode()) for r in rows]
+
+    def matching(self, uid: str) -> list[str]:
+        """SOP Instance UIDs of the instances whose study, series or instance UID is ``uid``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT sop_instance_uid FROM instances WHERE sop_instance_uid = ?1 "
+                "OR series_instance_uid = ?1 OR study_instance_uid = ?1 "
+                "ORDER BY log_offset",
+                (uid,),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def request_reprocess(self, uid: str, at: float) -> None:
+        """Queue a study, series or instance UID to be processed again (durable on return)."""
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                self._db.execute(
+                    "INSERT INTO reprocess_requests (uid, requested_at) VALUES (?, ?)", (uid, at)
+                )
+            finally:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+
+    def reprocess_requests(self) -> list[tuple[int, str]]:
+        """Queued reprocess requests as ``(seq, uid)``, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, uid FROM reprocess_requests ORDER BY seq"
+            ).fetchall()
+        return [(int(seq), str(uid)) for seq, uid in rows]
+
+    def forget_reprocess_request(self, seq: int) -> None:
+        """Drop a reprocess request once it was carried out."""
+        with self._lock:
+            self._db.execute("DELETE FROM reprocess_requests WHERE seq = ?", (seq,))
+
+    def mark_processed(self, sop_instance_uids: list[str], at: float) -> None:
+        """Record that the pipeline is done with these instances (retention may purge them)."""
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO processed (sop_instance_uid, processed_at) VALUES (?, ?)",
+                [(uid, at) for uid in sop_instance_uids],
+            )
+
+    def unmark_processed(self, sop_instance_uid: str) -> None:
+        """The instance is in flight again (a new version, a release, a reprocess)."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM processed WHERE sop_instance_uid = ?", (sop_instance_uid,)
+            )
+
+    def retention_rows(self) -> list[tuple[InstanceEvent, bool]]:
+        """Every instance with whether it is marked processed, for retention to choose from."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT i.event, p.sop_instance_uid IS NOT NULL FROM instances i "
+                "LEFT JOIN processed p ON p.sop_instance_uid = i.sop_instance_uid"
+            ).fetchall()
+        return [(InstanceEvent.from_json(e.encode()), bool(done)) for e, done in rows]
+
+    def forget(self, sop_instance_uid: str) -> None:
+        """Drop an instance's row and processed mark (retention purged it)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for table in ("instances", "processed"):
+                    self._db.execute(
+                        f"DELETE FROM {table} WHERE sop_instance_uid = ?", (sop_instance_uid,)
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def count(self) -> int:
         """Number of indexed instances."""

@@ -7,7 +7,9 @@
    bytes came in): the UIDs and routing attributes, refusing it with
    :class:`~streamgale.errors.InvalidInstanceError` if they are missing;
 2. dedupes by SOP Instance UID (0008,0018), against the index and the
-   instances still being written behind: a resend is harmless;
+   instances still being written behind: a resend is harmless, unless the
+   copy stored earlier was quarantined or discarded (``supersedes``): then
+   the resend is stored and announced as a new version of the instance;
 3. makes it durable with one write: the event and the Part-10 file (preamble
    zeroed) go to the ingest journal as one record
    (:mod:`~streamgale.dicom.ingest.journal`), around the page cache and
@@ -59,6 +61,7 @@ from streamgale.dicom.ingest.events import CompletionSignal, InstanceEvent, Scop
 from streamgale.dicom.ingest.index import IndexRow, InstanceIndex
 from streamgale.dicom.ingest.inspection import Inspected, inspect_instance
 from streamgale.dicom.ingest.objects import ObjectFiles
+from streamgale.dicom.ingest.retention import PurgeReport, RetentionPolicy, purge_instances
 from streamgale.dicom.ingest.writebehind import WriteBehind
 from streamgale.errors import ConfigError, DicomError, InvalidInstanceError, LogError
 from streamgale.log.base import Log
@@ -123,6 +126,17 @@ class InstanceStore:
     survives ``kill -9`` of the process, which leaves the kernel's page cache
     intact, but may be lost if the machine loses power. It is what dcmtk's
     storescp does.
+
+    ``supersedes`` is asked about the stored copy when an instance is sent
+    again: True (it was quarantined, or discarded, after it was received)
+    makes the resend a new version, stored on the direct path and announced
+    like a new instance, so a corrected resend is processed rather than
+    dropped as a duplicate.
+
+    ``retention`` bounds how long processed instances are kept
+    (:mod:`~streamgale.dicom.ingest.retention`), applied by
+    :meth:`apply_retention`; the pipeline tells which instances it is done
+    with through :meth:`mark_processed`.
     """
 
     def __init__(
@@ -137,8 +151,13 @@ class InstanceStore:
         journal: bool = True,
         journal_bytes: int = 64 * 1024**2,
         on_refused: RefusalListener | None = None,
+        supersedes: Callable[[InstanceEvent], bool] | None = None,
+        retention: RetentionPolicy | None = None,
     ) -> None:
         self._on_refused = on_refused
+        self._supersedes = supersedes
+        self._retention = retention or RetentionPolicy()
+        self._retention_due = time.monotonic()
         if max_instance_bytes <= 0:
             msg = f"max_instance_bytes must be positive, got {max_instance_bytes}"
             raise ConfigError(msg, key="max_instance_bytes")
@@ -229,7 +248,9 @@ class InstanceStore:
         A SOP Instance UID already stored returns the first copy with
         ``duplicate=True`` and publishes nothing (unless a crash had kept its
         event from the log: it is published now); the first copy is kept even
-        if the resent bytes differ.
+        if the resent bytes differ, unless ``supersedes`` says the first copy
+        was quarantined or discarded: the resend then replaces it and is
+        announced, a new version.
 
         Raises :class:`~streamgale.errors.InvalidInstanceError` for bytes that
         cannot be stored (unreadable, a required UID missing, too large);
@@ -261,6 +282,9 @@ class InstanceStore:
             behind = self._behind
             with self._claims.claim(found.sop_instance_uid):
                 known = self._known(found.sop_instance_uid)
+                if known is not None and self._superseded(known):
+                    event = self._replace(known, found, source, calling_ae, sha)
+                    return _stored(event, duplicate=False)
                 if known is not None:
                     if wait_for_publication:
                         self._settle()
@@ -358,8 +382,53 @@ class InstanceStore:
         self._settle()
         with self._claims.claim(sop_instance_uid):
             event = replace(self.get(sop_instance_uid).event, source="release")
+            self._index.unmark_processed(sop_instance_uid)
             self._append(event.to_json())
         return event
+
+    def mark_processed(self, sop_instance_uids: Iterable[str]) -> None:
+        """Record that the pipeline is done with these instances: retention may purge them."""
+        self._check_open()
+        self._index.mark_processed(list(sop_instance_uids), self._clock())
+
+    def apply_retention(self, *, force: bool = False) -> PurgeReport | None:
+        """Purge what the retention policy no longer keeps, at most once per its interval.
+
+        Returns the report, or None when the policy keeps everything or the
+        interval has not passed yet (``force`` skips that wait).
+        """
+        self._check_open()
+        policy = self._retention
+        if not policy.limited or (not force and time.monotonic() < self._retention_due):
+            return None
+        self._retention_due = time.monotonic() + policy.interval
+        self._settle()
+        return purge_instances(self._index, policy, now=self._clock(), quarantined=self._superseded)
+
+    def reprocess_requested(self) -> int:
+        """Publish again every instance queued by ``streamgale reprocess``; return how many.
+
+        A request names a study, series or instance UID
+        (:func:`~streamgale.dicom.ingest.reprocess.request_reprocess`); each
+        stored instance it matches is published again (source ``"release"``),
+        so the pipeline runs it through the routes and models it has now. A
+        request is forgotten once carried out; one matching nothing (purged
+        since) is dropped with a warning.
+        """
+        self._check_open()
+        published = 0
+        for seq, uid in self._index.reprocess_requests():
+            matching = self._index.matching(uid)
+            if not matching:
+                logger.warning("reprocess request %s matches no stored instance; dropped", uid)
+            for sop_instance_uid in matching:
+                try:
+                    self.release(sop_instance_uid)
+                except KeyError:  # purged between the two reads
+                    continue
+                published += 1
+            self._index.forget_reprocess_request(seq)
+        return published
 
     def republish_pending(self) -> int:
         """Publish every stored instance whose event never reached the log; return how many.
@@ -415,6 +484,31 @@ class InstanceStore:
         if not row.published:
             self._publish(row.event)
         return row.event
+
+    def _superseded(self, known: InstanceEvent) -> bool:
+        """Whether a resend should replace the stored copy (quarantined or discarded)."""
+        return self._supersedes is not None and self._supersedes(known)
+
+    def _replace(
+        self,
+        known: InstanceEvent,
+        found: Inspected,
+        source: Source,
+        calling_ae: str | None,
+        sha: str | None,
+    ) -> InstanceEvent:
+        """Store a resend as the new version of ``known``: file, row, event (direct path)."""
+        self._settle()
+        event = self._write(found, source, calling_ae, sha)
+        self._index.replace(event, log_hint=self._log.end_offset(self._topic, _PARTITION))
+        self._index.unmark_processed(event.sop_instance_uid)
+        self._publish(event)
+        if event.sha256 != known.sha256:
+            # The old bytes were quarantined (the quarantine keeps its own copy) or
+            # discarded: nothing refers to this file any more.
+            Path(known.path).unlink(missing_ok=True)
+        logger.info("resend of %s stored as a new version", event.sop_instance_uid)
+        return event
 
     def _settle(self) -> None:
         """Wait until every instance stored so far is written and announced."""
@@ -515,7 +609,13 @@ def _replay_record(index: InstanceIndex, offset: int, payload: bytes) -> None:
         return
     if isinstance(event, InstanceEvent):
         row: IndexRow | None = index.get(event.sop_instance_uid)
-        if row is None or not row.published:
+        newer = (
+            row is not None
+            and row.log_offset is not None
+            and offset > row.log_offset
+            and event.source != "release"  # a release republishes the row's own event
+        )
+        if row is None or not row.published or newer:
             index.mark_published(event, offset)
 
 

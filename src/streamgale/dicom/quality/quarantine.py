@@ -307,6 +307,20 @@ class QuarantineStore:
             self._object_path(entry_id).unlink(missing_ok=True)
         return changed
 
+    def holds(self, sop_instance_uid: str, *, since: float) -> bool:
+        """Whether the instance was quarantined at or after ``since`` and not released.
+
+        Discarded entries count: the instance stored at ``since`` ended in the
+        quarantine, so a corrected resend of it must be processed anew.
+        """
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM quarantine WHERE sop_instance_uid = ? AND quarantined_at >= ? "
+                "AND status != ? LIMIT 1",
+                (sop_instance_uid, since, QuarantineStatus.RELEASED.value),
+            ).fetchone()
+        return row is not None
+
     def counts(self) -> dict[QuarantineStatus, int]:
         """How many entries are in each status (every status is a key)."""
         with self._lock:
