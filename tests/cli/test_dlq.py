@@ -55,11 +55,12 @@ def test_list_prints_a_table(state_dir: Path) -> None:
     result = _dlq("list", "--state-dir", str(state_dir))
 
     assert result.exit_code == 0, result.output
-    header = next(line for line in result.stdout.splitlines() if "error type" in line)
+    # Not a terminal: plain tab-separated rows, a header first, nothing cut.
+    header, *rows = result.stdout.splitlines()
     for column in ("id", "pipeline", "step", "error", "created", "status", "payload"):
-        assert column in header
-    rows = [line for line in result.stdout.splitlines() if "│" in line and "error type" not in line]
+        assert column in header.split("\t")
     assert len(rows) == 3
+    assert all(len(row.split("\t")) == len(header.split("\t")) for row in rows)
     assert all(cell in rows[0] for cell in ("1", "sensors", "parse", "ValueError", "new"))
     assert "could not convert string to float" in rows[0]
     assert "'temp_f': 'n/a'" in rows[0]
@@ -100,7 +101,7 @@ def test_list_status_filter_and_empty_result(state_dir: Path) -> None:
 def test_list_limit_says_there_may_be_more(state_dir: Path) -> None:
     result = _dlq("list", "--state-dir", str(state_dir), "--limit", "1")
     assert result.exit_code == 0
-    assert sum("│" in line and "sensors" in line for line in result.stdout.splitlines()) == 1
+    assert sum("\tsensors\t" in line for line in result.stdout.splitlines()) == 1
     assert "showing the first 1; use --limit to see more" in result.stdout
 
 
@@ -223,16 +224,28 @@ def test_replay_unknown_id_marks_nothing(state_dir: Path) -> None:
 
 @pytest.mark.parametrize("command", [("list",), ("show", "1"), ("replay", "--all")])
 def test_a_missing_store_says_where_it_looked(tmp_path: Path, command: tuple[str, ...]) -> None:
-    missing = tmp_path / "nothing-here"
+    empty = tmp_path / "empty"
+    empty.mkdir()
 
-    result = _dlq(*command, "--state-dir", str(missing))
+    result = _dlq(*command, "--state-dir", str(empty))
 
     assert result.exit_code == 1
     assert result.stderr == (
-        f"error: no dead-letter store at {missing / 'deadletters.sqlite'}; point at the "
+        f"error: no dead-letter store at {empty / 'deadletters.sqlite'}; point at the "
         "pipeline's state directory with --state-dir DIR or STREAMGALE_STATE_DIR\n"
     )
-    assert not missing.exists()  # looking must not create a store
+    assert list(empty.iterdir()) == []  # looking must not create a store
+
+
+@pytest.mark.parametrize("command", [("list",), ("show", "1"), ("replay", "--all")])
+def test_a_state_dir_that_does_not_exist_is_a_usage_error(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    missing = tmp_path / "nothing-here"
+    result = _dlq(*command, "--state-dir", str(missing))
+    assert result.exit_code == 2
+    assert f"Directory '{missing}' does not exist" in result.stderr
+    assert not missing.exists()
 
 
 def test_a_missing_store_names_the_stores_below(state_dir: Path) -> None:

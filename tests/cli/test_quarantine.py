@@ -76,11 +76,12 @@ def test_list_prints_a_table(state_dir: Path) -> None:
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    header = next(line for line in lines if "SOP Instance UID" in line)
-    for column in ("id", "when", "source", "stage", "status", "reason"):
+    # Not a terminal: plain tab-separated rows, a header first, nothing cut.
+    header = lines[0].split("\t")
+    for column in ("id", "when", "source", "stage", "status", "reason", "SOP Instance UID"):
         assert column in header
-    rows = [line for line in lines if "│" in line and "SOP Instance UID" not in line]
-    assert len(rows) == 2
+    rows = lines[1:3]
+    assert all(len(row.split("\t")) == len(header) for row in rows)
     assert all(cell in rows[0] for cell in (ct, "dimse", "inference", "quarantined", "1.2.826"))
     assert "[bold]input shape[/bold]" in rows[0]  # shown as text, not rich markup
     assert all(cell in rows[1] for cell in (garbage, "folder", "validation", "not a readable"))
@@ -269,16 +270,28 @@ def test_discard_unknown_id_asks_nothing(state_dir: Path) -> None:
     "command", [("list",), ("show", "abc"), ("release", "abc"), ("discard", "abc", "--yes")]
 )
 def test_a_missing_store_says_where_it_looked(tmp_path: Path, command: tuple[str, ...]) -> None:
-    missing = tmp_path / "nothing-here"
+    empty = tmp_path / "empty"
+    empty.mkdir()
 
-    result = _q(*command, "--state-dir", str(missing))
+    result = _q(*command, "--state-dir", str(empty))
 
     assert result.exit_code == 1
     assert result.stderr == (
-        f"error: no quarantine store at {missing / 'quarantine'}; point at the pipeline's "
+        f"error: no quarantine store at {empty / 'quarantine'}; point at the pipeline's "
         "state directory with --state-dir DIR or STREAMGALE_STATE_DIR\n"
     )
-    assert not missing.exists()  # looking must not create a store
+    assert list(empty.iterdir()) == []  # looking must not create a store
+
+
+@pytest.mark.parametrize("command", [("list",), ("show", "abc")])
+def test_a_state_dir_that_does_not_exist_is_a_usage_error(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    missing = tmp_path / "nothing-here"
+    result = _q(*command, "--state-dir", str(missing))
+    assert result.exit_code == 2
+    assert f"Directory '{missing}' does not exist" in result.stderr
+    assert not missing.exists()
 
 
 def test_a_missing_store_names_the_stores_below(state_dir: Path) -> None:

@@ -60,7 +60,9 @@ def test_validate_prints_the_step_graph(pipeline_file: Path) -> None:
     result = CliRunner().invoke(main, ["validate", str(pipeline_file)])
 
     assert result.exit_code == 0, result.output
-    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    header, *lines = result.stdout.splitlines()
+    assert header.split("\t") == ["step", "kind", "reads", "outputs"]
+    rows = {line.split("\t")[0]: line for line in lines if "\t" in line}
     assert list(rows) == ["readings", "k", "stats", "big", "out", "late"]
     assert "source (JsonLinesSource)" in rows["readings"]
     assert "window" in rows["stats"] and "stats, stats.late" in rows["stats"]

@@ -34,10 +34,11 @@ def test_tables_lists_the_catalog(target: LakeTarget) -> None:
     _fill(target)
     result = CliRunner().invoke(lake, ["tables", *_options(target)])
     assert result.exit_code == 0, result.output
-    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if "│" in line}
-    assert set(lines) >= {"telemetry", "inferences", "results"}
-    assert "never" in lines["telemetry"]
-    assert "│ 6 " in lines["results"]  # six files
+    # Not a terminal: plain tab-separated rows (table, description, columns, first, files, size)
+    rows = {row[0]: row for row in (line.split("\t") for line in result.stdout.splitlines())}
+    assert set(rows) >= {"telemetry", "inferences", "results"}
+    assert rows["telemetry"][3] == "never"
+    assert rows["results"][4] == "6"  # six files
 
 
 def test_tables_json_is_the_catalog(target: LakeTarget) -> None:
@@ -78,13 +79,23 @@ def test_storage_options_parse() -> None:
     assert "KEY=VALUE" in result.output
 
 
-def test_default_lake_is_the_radiology_state_dir(
+def test_default_lake_is_the_one_default_state_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("STREAMGALE_LAKE", raising=False)
-    Lake(tmp_path / ".streamgale" / "radiology" / "lake").write(
+    monkeypatch.delenv("STREAMGALE_STATE_DIR", raising=False)
+    Lake(tmp_path / ".streamgale" / "lake").write(
         "results", [{"ts": 0, "pipeline": "p", "result_id": "r"}]
     )
     result = CliRunner().invoke(lake, ["tables", "--json"])
+    assert json.loads(result.output)["tables"]["results"]["first_written"] is not None
+
+
+def test_state_dir_moves_the_lake_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STREAMGALE_LAKE", raising=False)
+    Lake(tmp_path / "elsewhere" / "lake").write(
+        "results", [{"ts": 0, "pipeline": "p", "result_id": "r"}]
+    )
+    result = CliRunner().invoke(lake, ["tables", "--json", "--state-dir", tmp_path / "elsewhere"])
     assert json.loads(result.output)["tables"]["results"]["first_written"] is not None

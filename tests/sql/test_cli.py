@@ -143,10 +143,11 @@ def test_errors_are_one_line_and_a_non_zero_exit(
     assert "Traceback" not in result.output
 
 
-def test_a_missing_lake_gives_empty_reports_and_a_note(tmp_path: Path) -> None:
+def test_a_missing_lake_is_an_error_not_an_empty_report(tmp_path: Path) -> None:
     result = _run("report", "throughput", "--lake", str(tmp_path / "nowhere"), "--format", "json")
-    assert result.exit_code == 0
-    assert "note: no lake at" in result.stderr and json.loads(result.stdout) == []
+    assert result.exit_code == 2
+    assert f"error: no lake at {tmp_path / 'nowhere'}; run a radiology pipeline" in result.stderr
+    assert result.stdout == ""
 
 
 def test_storage_options_parse_booleans_and_objects_only() -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from streamgale.cli.options import state_dir_option
+
 __all__ = ["dashboard"]
 
 
@@ -24,13 +26,9 @@ def dashboard() -> None:
 
 
 @dashboard.command("reset-token")
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".streamgale/radiology"),
-    show_default=True,
-    envvar="STREAMGALE_STATE_DIR",
+@state_dir_option(
     help="The pipeline's state directory (the dashboard keeps its token hash there).",
+    exists=True,
 )
 def reset_token(state_dir: Path) -> None:
     """Make a new admin token, print it once, and log every browser out.

@@ -16,7 +16,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from streamgale.cli.options import DEFAULT_STATE_DIR, json_option, make_console, state_dir_option
+from streamgale.cli.options import json_option, make_console, state_dir_option
 from streamgale.deadletter import DeadLetter, DeadLetterStatus, DeadLetterStore
 from streamgale.errors import DeadLetterError
 
@@ -48,6 +48,8 @@ def dlq() -> None:
 def open_store(state_dir: Path) -> DeadLetterStore:
     """The store in ``state_dir``; a clear error (and no new file) when there is none."""
     path = state_dir / STORE_FILE
+    if not path.is_file() and (state_dir / "runtime" / STORE_FILE).is_file():
+        path = state_dir / "runtime" / STORE_FILE  # a radiology pipeline's runtime keeps it there
     if not path.is_file():
         found = sorted(str(p.parent) for p in state_dir.glob(f"*/{STORE_FILE}"))
         hint = f"; stores were found in: {', '.join(found)}" if found else ""
@@ -59,7 +61,7 @@ def open_store(state_dir: Path) -> DeadLetterStore:
 
 
 @dlq.command("list")
-@state_dir_option(default=DEFAULT_STATE_DIR, help=_STATE_DIR_HELP)
+@state_dir_option(help=_STATE_DIR_HELP, exists=True)
 @click.option("--pipeline", help="Only letters of this pipeline.")
 @click.option(
     "--status",
@@ -129,7 +131,7 @@ def _table(letters: list[DeadLetter]) -> Table:
 
 @dlq.command("show")
 @click.argument("letter_id", metavar="ID", type=int)
-@state_dir_option(default=DEFAULT_STATE_DIR, help=_STATE_DIR_HELP)
+@state_dir_option(help=_STATE_DIR_HELP, exists=True)
 @json_option("Print JSON (with the traceback and the payload's full repr).")
 def show(*, letter_id: int, state_dir: Path, as_json: bool) -> None:
     """Show one dead letter in full: error, traceback and payload.
@@ -170,7 +172,7 @@ def show(*, letter_id: int, state_dir: Path, as_json: bool) -> None:
 @click.option("--all", "replay_all", is_flag=True, help="Every new letter (narrow with --step).")
 @click.option("--step", help="With --all: only letters of this step.")
 @click.option("--pipeline", help="With --all: only letters of this pipeline.")
-@state_dir_option(default=DEFAULT_STATE_DIR, help=_STATE_DIR_HELP)
+@state_dir_option(help=_STATE_DIR_HELP, exists=True)
 @json_option("Print the result as JSON.")
 def replay(
     *,

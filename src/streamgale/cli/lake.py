@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from streamgale.cli.options import DURATION, json_option, make_console
+from streamgale.cli.options import DURATION, json_option, lake_root, make_console, state_dir_option
 from streamgale.lake import TABLES, Lake
 from streamgale.lake.lake import DEFAULT_MIN_AGE_SECONDS
 
-__all__ = ["DEFAULT_LAKE", "lake", "parse_storage_options"]
+__all__ = ["lake", "parse_storage_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_LAKE = ".streamgale/radiology/lake"
-"""The radiology app's lake, ``<state dir>/lake``, when neither --lake nor the env var says."""
 
 
 @click.group(short_help="Show the lake's tables; compact it; apply retention.")
@@ -76,7 +74,10 @@ def _option_value(value: str) -> Any:
 
 
 def lake_options(command: F) -> F:
-    """``--lake`` and ``--storage-option``, shared by every ``lake`` command."""
+    """``--state-dir``, ``--lake`` and ``--storage-option``, shared by every ``lake`` command."""
+    command = state_dir_option(
+        help="State directory of the pipeline; its lake is <state-dir>/lake."
+    )(command)
     command = click.option(
         "--storage-option",
         "storage_option",
@@ -87,24 +88,26 @@ def lake_options(command: F) -> F:
     )(command)
     return click.option(
         "--lake",
-        "lake_root",
-        default=DEFAULT_LAKE,
+        "lake",
         envvar="STREAMGALE_LAKE",
         show_envvar=True,
-        show_default=True,
         metavar="PATH_OR_URL",
-        help="The lake: a directory or a URL such as s3://bucket/prefix.",
+        help="The lake: a directory or a URL such as s3://bucket/prefix "
+        "(default: <state-dir>/lake).",
     )(command)
 
 
-def _open(lake_root: str, storage_option: Sequence[str]) -> Lake:
-    return Lake(lake_root, storage_options=parse_storage_options(storage_option) or None)
+def _open(lake: str | None, state_dir: Path, storage_option: Sequence[str]) -> Lake:
+    options = parse_storage_options(storage_option) or None
+    return Lake(lake_root(lake, state_dir), storage_options=options)
 
 
 @lake.command("tables")
 @lake_options
 @json_option("Print the catalog as JSON.")
-def tables(*, lake_root: str, storage_option: tuple[str, ...], as_json: bool) -> None:
+def tables(
+    *, lake: str | None, state_dir: Path, storage_option: tuple[str, ...], as_json: bool
+) -> None:
     """List the lake's tables: description, columns, files and size.
 
     \b
@@ -112,7 +115,7 @@ def tables(*, lake_root: str, storage_option: tuple[str, ...], as_json: bool) ->
       streamgale lake tables
       streamgale lake tables --json | jq '.tables.telemetry.columns[].name'
     """
-    store = _open(lake_root, storage_option)
+    store = _open(lake, state_dir, storage_option)
     catalog = store.catalog()
     if as_json:
         click.echo(json.dumps(catalog, indent=2))
@@ -162,7 +165,8 @@ def _size(count: int) -> str:
 @json_option("Print the result as JSON.")
 def compact(
     *,
-    lake_root: str,
+    lake: str | None,
+    state_dir: Path,
     storage_option: tuple[str, ...],
     table: str | None,
     min_files: int,
@@ -179,7 +183,7 @@ def compact(
       streamgale lake compact
       streamgale lake compact --table telemetry --min-files 4 --min-age 0
     """
-    store = _open(lake_root, storage_option)
+    store = _open(lake, state_dir, storage_option)
     removed = store.compact(table, min_files=min_files, min_age_seconds=min_age)
     if as_json:
         click.echo(json.dumps({"lake": store.root, "files_removed": removed}))
@@ -199,7 +203,8 @@ def compact(
 @json_option("Print the result as JSON.")
 def retention(
     *,
-    lake_root: str,
+    lake: str | None,
+    state_dir: Path,
     storage_option: tuple[str, ...],
     days: float,
     table: str | None,
@@ -212,7 +217,7 @@ def retention(
       streamgale lake retention --days 30
       streamgale lake retention --days 7 --table telemetry
     """
-    store = _open(lake_root, storage_option)
+    store = _open(lake, state_dir, storage_option)
     removed = store.apply_retention(days, table=table)
     if as_json:
         click.echo(json.dumps({"lake": store.root, "partitions_removed": removed}))

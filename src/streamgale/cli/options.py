@@ -13,16 +13,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from streamgale.config import DURATION_FORMATS, parse_duration
 from streamgale.config.runtime_section import DEFAULT_STATE_DIR
+from streamgale.errors import ConfigError
 
 __all__ = [
     "DEFAULT_STATE_DIR",
     "DURATION",
     "Duration",
     "json_option",
+    "lake_root",
     "make_console",
+    "plain_rows",
     "runtime_options",
     "runtime_overrides",
     "state_dir_option",
@@ -55,11 +60,17 @@ class Duration(_FloatParam):
 DURATION = Duration()
 
 
-def state_dir_option(*, default: Path | None, help: str) -> Callable[[F], F]:
-    """``--state-dir DIR`` with its ``STREAMGALE_STATE_DIR`` environment variable."""
+def state_dir_option(
+    *, default: Path | None = DEFAULT_STATE_DIR, help: str, exists: bool = False
+) -> Callable[[F], F]:
+    """``--state-dir DIR`` with its ``STREAMGALE_STATE_DIR`` environment variable.
+
+    ``exists=True`` for commands that read state: a directory that does not
+    exist is a usage error (exit 2), never an empty answer.
+    """
     return click.option(
         "--state-dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=click.Path(file_okay=False, exists=exists, path_type=Path),
         default=default,
         envvar="STREAMGALE_STATE_DIR",
         show_envvar=True,
@@ -117,15 +128,71 @@ def runtime_overrides(
     }
 
 
+def lake_root(lake: str | None, state_dir: Path) -> str:
+    """The lake to read: ``--lake``, else ``<state-dir>/lake`` (where the pipeline lands it).
+
+    A local lake that does not exist is a :class:`ConfigError` (exit 2), not
+    a set of empty tables.
+    """
+    root = lake or str(state_dir / "lake")
+    if "://" not in root and not Path(root).is_dir():
+        raise ConfigError(
+            f"no lake at {root}; run a radiology pipeline with telemetry on first, or point "
+            "at its state directory with --state-dir DIR (or at the lake with --lake PATH_OR_URL)"
+        )
+    return root
+
+
 def json_option(help: str = "Print JSON instead of a table.") -> Callable[[F], F]:
     """``--json``: machine-readable output."""
     return click.option("--json", "as_json", is_flag=True, help=help)
 
 
-_PIPE_WIDTH = 200
-"""Table width when stdout is not a terminal, where rich would assume 80 columns."""
-
-
 def make_console() -> Console:
-    """A rich console on the current stdout; wide when piped, so tables stay readable."""
-    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+    """A rich console on the current stdout.
+
+    On a terminal it draws tables and wraps text to the window. Piped (CI,
+    ``| tee``, ``| less``) nothing is cut or wrapped: text keeps whole lines
+    and a table becomes plain tab-separated rows, its header first, so no
+    id or path a user must paste is ever shortened.
+    """
+    if sys.stdout.isatty():
+        return Console(file=sys.stdout)
+    return _PipeConsole(file=sys.stdout, soft_wrap=True, width=_PIPE_WIDTH)
+
+
+_PIPE_WIDTH = 10_000
+"""Wide enough that rich never wraps a piped line; tables do not use it (plain rows)."""
+
+
+class _PipeConsole(Console):
+    """Piped output: tables as plain rows, text never wrapped."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if len(objects) == 1 and isinstance(objects[0], Table):
+            table = objects[0]
+            if table.title:  # what the rows are, kept off the data (stdout)
+                click.echo(_plain(table.title), err=True)
+            self.file.write(plain_rows(table))
+            if table.caption:
+                click.echo(_plain(table.caption), err=True)
+            return
+        super().print(*objects, **kwargs)
+
+
+def plain_rows(table: Table) -> str:
+    """``table`` as tab-separated lines (a header line, then each row), complete cells.
+
+    The title and caption are left out: the rows are data.
+    """
+    columns = table.columns
+    lines = ["\t".join(_plain(column.header) for column in columns)]
+    cells = [list(column.cells) for column in columns]
+    for row in range(table.row_count):
+        lines.append("\t".join(_plain(column[row]) for column in cells))
+    return "\n".join(lines) + "\n"
+
+
+def _plain(cell: Any) -> str:
+    text = cell.plain if isinstance(cell, Text) else Text.from_markup(str(cell)).plain
+    return " ".join(text.split())

@@ -17,7 +17,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from streamgale.cli.options import DEFAULT_STATE_DIR, json_option, make_console, state_dir_option
+from streamgale.cli.options import json_option, make_console, state_dir_option
 from streamgale.dicom.quality.quarantine import (
     INDEX_FILE,
     QuarantineEntry,
@@ -69,7 +69,7 @@ def open_store(state_dir: Path) -> QuarantineStore:
 
 
 @quarantine.command("list")
-@state_dir_option(default=DEFAULT_STATE_DIR, help=_STATE_DIR_HELP)
+@state_dir_option(help=_STATE_DIR_HELP, exists=True)
 @click.option(
     "--status",
     type=click.Choice([s.value for s in QuarantineStatus]),
@@ -133,7 +133,7 @@ def _table(entries: list[QuarantineEntry]) -> Table:
 
 @quarantine.command("show", short_help="Show one quarantined input in full.")
 @click.argument("entry_id", metavar="ID")
-@state_dir_option(default=DEFAULT_STATE_DIR, help=_STATE_DIR_HELP)
+@state_dir_option(help=_STATE_DIR_HELP, exists=True)
 @click.option(
     "--save",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -222,7 +222,7 @@ def _summary(data: bytes) -> tuple[InstanceSummary | None, str | None]:
 
 @quarantine.command("release", short_help="Mark quarantined inputs to be ingested again.")
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
-@state_dir_option(default=DEFAULT_STATE_DIR, help=_STATE_DIR_HELP)
+@state_dir_option(help=_STATE_DIR_HELP, exists=True)
 @json_option("Print the result as JSON.")
 def release(*, ids: tuple[str, ...], state_dir: Path, as_json: bool) -> None:
     """Mark quarantined inputs for release: the pipeline ingests them again.
@@ -261,7 +261,7 @@ def release(*, ids: tuple[str, ...], state_dir: Path, as_json: bool) -> None:
 @quarantine.command("discard", short_help="Delete the kept bytes of quarantined inputs.")
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@state_dir_option(default=DEFAULT_STATE_DIR, help=_STATE_DIR_HELP)
+@state_dir_option(help=_STATE_DIR_HELP, exists=True)
 @json_option("Print the result as JSON.")
 def discard(*, ids: tuple[str, ...], yes: bool, state_dir: Path, as_json: bool) -> None:
     """Delete the kept bytes of quarantined inputs for good; their records stay.

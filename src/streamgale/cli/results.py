@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
-from streamgale.cli.options import DEFAULT_STATE_DIR, json_option, make_console, state_dir_option
+from streamgale.cli.options import json_option, make_console, state_dir_option
 from streamgale.errors import DicomError
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def _open(state_dir: Path) -> ResultStore:
 
 
 @results.command("list")
-@state_dir_option(default=DEFAULT_STATE_DIR, help=_STATE_DIR_HELP)
+@state_dir_option(help=_STATE_DIR_HELP, exists=True)
 @click.option("--study", "study_uid", help="Only this Study Instance UID (all its versions).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @json_option()
@@ -89,7 +89,7 @@ def list_results(*, state_dir: Path, study_uid: str | None, limit: int, as_json:
 
 @results.command("show")
 @click.argument("result_id", metavar="RESULT_ID")
-@state_dir_option(default=DEFAULT_STATE_DIR, help=_STATE_DIR_HELP)
+@state_dir_option(help=_STATE_DIR_HELP, exists=True)
 @json_option("Print the result record as JSON.")
 def show(*, result_id: str, state_dir: Path, as_json: bool) -> None:
     """Show one result: findings, measurements, timings and its SR/SEG files.

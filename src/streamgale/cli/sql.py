@@ -16,30 +16,26 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 from rich.table import Table
 
-from streamgale.cli.options import make_console
+from streamgale.cli.options import lake_root, make_console, state_dir_option
 from streamgale.errors import ConfigError
 
 if TYPE_CHECKING:  # streamgale.sql needs the sql extra, so it is imported when a command runs
     from streamgale.sql import Param, QueryResult, SqlEngine
 
-__all__ = ["DEFAULT_LAKE", "report", "sql"]
-
-DEFAULT_LAKE = ".streamgale/radiology/lake"
-"""The radiology app's lake under its default state directory."""
+__all__ = ["report", "sql"]
 
 Format = Literal["table", "csv", "json"]
 
 
 def _lake_options(command: Any) -> Any:
-    """``--lake``, ``--storage-option`` and ``--format``, shared by both commands."""
+    """``--state-dir``, ``--lake``, ``--storage-option`` and ``--format``, for both commands."""
     decorators = [
+        state_dir_option(help="State directory of the pipeline; its lake is <state-dir>/lake."),
         click.option(
             "--lake",
-            default=DEFAULT_LAKE,
             envvar="STREAMGALE_LAKE",
             show_envvar=True,
-            show_default=True,
-            help="Lake root: a directory or s3://bucket/prefix.",
+            help="Lake root, a directory or s3://bucket/prefix (default: <state-dir>/lake).",
         ),
         click.option(
             "--storage-option",
@@ -66,7 +62,14 @@ def _lake_options(command: Any) -> Any:
 @click.command(short_help="Query the lake with SQL (DuckDB).")
 @click.argument("query", metavar="SQL")
 @_lake_options
-def sql(*, query: str, lake: str, storage_options: Sequence[str], output: Format) -> None:
+def sql(
+    *,
+    query: str,
+    state_dir: Path,
+    lake: str | None,
+    storage_options: Sequence[str],
+    output: Format,
+) -> None:
     """Run one read-only SQL query over the lake's tables: telemetry, inferences, results.
 
     Each table is a view over its Parquet files; the partition keys date
@@ -79,7 +82,7 @@ def sql(*, query: str, lake: str, storage_options: Sequence[str], output: Format
       streamgale sql "SELECT * FROM results LIMIT 5" --lake s3://bucket/lake \\
           --storage-option endpoint_url=http://127.0.0.1:9000
     """
-    with _engine(lake, storage_options) as engine:
+    with _engine(lake_root(lake, state_dir), storage_options) as engine:
         result = engine.execute(query)
     _print(result, output)
 
@@ -100,7 +103,8 @@ def report(
     name: str | None,
     list_reports: bool,
     params: Sequence[str],
-    lake: str,
+    state_dir: Path,
+    lake: str | None,
     storage_options: Sequence[str],
     output: Format,
 ) -> None:
@@ -126,7 +130,7 @@ def report(
             "(streamgale report --list describes them)"
         )
     values = _pairs(params, "--param", parse=False)
-    with _engine(lake, storage_options) as engine:
+    with _engine(lake_root(lake, state_dir), storage_options) as engine:
         result = engine.report(name, **values)
     _print(result, output, title=REPORTS[name].title)
 
@@ -134,14 +138,7 @@ def report(
 def _engine(lake: str, storage_options: Sequence[str]) -> SqlEngine:
     from streamgale.sql import SqlEngine
 
-    engine = SqlEngine(lake, storage_options=_pairs(storage_options, "--storage-option"))
-    if engine.location.is_local and not Path(engine.location.root).is_dir():
-        click.echo(
-            f"note: no lake at {engine.location.root} yet, so every table is empty; "
-            "point at one with --lake PATH or STREAMGALE_LAKE",
-            err=True,
-        )
-    return engine
+    return SqlEngine(lake, storage_options=_pairs(storage_options, "--storage-option"))
 
 
 def _pairs(items: Sequence[str], option: str, *, parse: bool = True) -> dict[str, Any]:
