@@ -3,9 +3,10 @@
 A route matches instances by Modality (0008,0060), Body Part Examined
 (0018,0015), SOP Class UID (0008,0016), the sender's calling AE title, and a
 regular expression on Series Description (0008,103E). A route names the
-models to run, the destinations for the results, whether to de-identify,
-the study quiet time, and a priority: ``STAT`` work overtakes ``ROUTINE``
-work when the system is loaded.
+models to run, the destinations for the results, the destinations the
+instances themselves are exported to, whether to de-identify, the study
+quiet time, and a priority: ``STAT`` work overtakes ``ROUTINE`` work when
+the system is loaded.
 
 Routes are tried in order; an instance takes every route that matches
 (``first_match_only`` keeps just the first). An instance no route matches
@@ -139,6 +140,12 @@ class Route:
     """A regular expression searched (case-insensitive) in Series Description."""
     models: tuple[str, ...] = ()
     destinations: tuple[str, ...] = ()
+    """Where the results (SR, SEG) of this route's models go."""
+    export: tuple[str, ...] = ()
+    """Where the instances themselves go (de-identified when any of their routes
+    de-identifies): a research PACS fed by a ``deidentify`` route, or a plain
+    forward. A route with ``export`` and no models takes objects without pixels
+    (SR, ECG) too."""
     deidentify: bool = False
     quiet_seconds: float | None = None
     priority: Priority = Priority.ROUTINE
@@ -155,6 +162,7 @@ class Route:
             set_(self, "sop_class_uids", frozenset(self.sop_class_uids))
         set_(self, "models", tuple(self.models))
         set_(self, "destinations", tuple(self.destinations))
+        set_(self, "export", tuple(self.export))
         set_(self, "priority", Priority.parse(self.priority))
         if self.series_description is not None:
             try:

@@ -70,6 +70,7 @@ _ROUTE = (
     "series_description",
     "models",
     "destinations",
+    "export",
     "deidentify",
     "priority",
     "quiet",
@@ -155,7 +156,7 @@ def _warn_unrouted_destinations(settings: RadiologySettings, node: Node | None) 
     """A destination no route names is sent nothing: likely a forgotten route key."""
     if node is None:
         return
-    named = {d for route in settings.routes for d in route.destinations}
+    named = {d for route in settings.routes for d in (*route.destinations, *route.export)}
     for destination in settings.destinations:
         if destination.name not in named:
             logger.warning(
@@ -325,6 +326,7 @@ def _route(node: Node) -> Route:
             destinations=tuple(n.string() for n in e["destinations"].sequence())
             if "destinations" in e
             else (),
+            export=tuple(n.string() for n in e["export"].sequence()) if "export" in e else (),
             deidentify=bool(e["deidentify"].value) if "deidentify" in e else False,
             quiet_seconds=e["quiet"].duration() if "quiet" in e else None,
             priority=Priority.parse(e["priority"].string() if "priority" in e else "routine"),

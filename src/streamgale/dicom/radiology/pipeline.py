@@ -130,7 +130,7 @@ class RadiologySettings:
                     f"configured models: {', '.join(sorted(known)) or 'none'}",
                     key="routes",
                 )
-            unknown = set(route.destinations) - {d.name for d in self.destinations}
+            unknown = {*route.destinations, *route.export} - {d.name for d in self.destinations}
             if unknown:
                 raise ConfigError(
                     f"route '{route.name}' names unknown destination(s) "
@@ -215,6 +215,7 @@ class RadiologyApp:
             limits=s.limits,
             deid=s.deid,
             telemetry=self.telemetry.telemetry if recording else None,
+            delivery=self.delivery,
         )
         prepared = assembled.flat_map("prepare", preparer)
         split = prepared.branch("requests", lambda r: isinstance(r, InferenceRequest))

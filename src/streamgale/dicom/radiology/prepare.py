@@ -1,4 +1,4 @@
-"""Per-instance preparation: route, validate, de-identify, preprocess.
+"""Per-instance preparation: route, validate, de-identify, export, preprocess.
 
 For every ``instance`` event from study assembly, :class:`Preparer` reads the
 stored bytes and turns them into one inference request per model its routes
@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from streamgale.dicom.deid import DeidConfig, deidentify
+from streamgale.dicom.delivery import DeliveryManager
 from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.pixels import PreprocessConfig, preprocess_instance
 from streamgale.dicom.quality import QuarantineStore, ValidationLimits, validate_bytes
+from streamgale.dicom.results import to_part10_bytes
 from streamgale.dicom.routing import Router
 from streamgale.errors import DicomError
 from streamgale.inference import InferenceRequest, ModelConfig
@@ -57,8 +59,10 @@ class Preparer:
         limits: ValidationLimits,
         deid: DeidConfig | None,
         telemetry: Telemetry | None = None,
+        delivery: DeliveryManager | None = None,
     ) -> None:
         self._telemetry = telemetry
+        self._delivery = delivery
         self._store = store
         self._quarantine = quarantine
         self._router = router
@@ -82,8 +86,9 @@ class Preparer:
             "series_instance_uid": event["series_instance_uid"],
         }
         names = tuple(r.name for r in routes)
+        exports = tuple(dict.fromkeys(d for r in routes for d in r.export))
         stages = _Stages(self._telemetry, event, names[0] if names else None)
-        if not models:
+        if not models and not exports:
             stages.flush()  # received, and no route asks anything more of it
             return [Expectation(**base, models=(), routes=names)]
         started = time.perf_counter()
@@ -92,7 +97,9 @@ class Preparer:
         data = self._store.read_bytes(event["sop_instance_uid"])
         stage = "validation"
         try:
-            ds = validate_bytes(data, self._limits)
+            # No model asks for pixels on an export-only route: an SR or ECG may pass.
+            limits = self._limits if models else replace(self._limits, require_pixels=False)
+            ds = validate_bytes(data, limits)
             stages.ended("validated")
             if any(r.deidentify for r in routes):
                 stage = "deid"
@@ -100,7 +107,8 @@ class Preparer:
                 stages.ended("deidentified")
             stage = "decode"
             tensors = {m: preprocess_instance(ds, self._preprocess[m]) for m in models}
-            stages.ended("preprocessed")
+            if models:
+                stages.ended("preprocessed")
         except Exception as exc:
             # Bad input is data: whatever a codec or parser raises on it (a
             # decompression bomb, a garbled stream), the instance is quarantined
@@ -117,7 +125,14 @@ class Preparer:
             stages.ended("quarantined", outcome="quarantined", reason=reason)
             stages.flush()
             return [Expectation(**base, models=(), routes=names, quarantined=reason)]
+        if exports:
+            # A queue that cannot take it (a full disk) is a system fault, not bad input:
+            # it raises, and the step sends the event to the dead-letter store.
+            self._export(ds, exports)
+            stages.ended("exported")
         stages.flush()
+        if not models:
+            return [Expectation(**base, models=(), routes=names)]
         prepared_ms = (time.perf_counter() - started) * 1000
         priority = int(self._router.priority_of(event))
         meta = {
@@ -137,6 +152,16 @@ class Preparer:
             for model in models
         ]
         return [Expectation(**base, models=models, routes=names), *requests]
+
+    def _export(self, ds: Any, destinations: tuple[str, ...]) -> None:
+        """Queue the instance, as the routes made it (de-identified when one of them
+        de-identifies), for the routes' export destinations; idempotent per instance,
+        so a replay after a crash sends nothing twice."""
+        if self._delivery is None:
+            names = ", ".join(destinations)
+            raise DicomError(f"the routes export to {names} but no destinations are configured")
+        key = f"instance-{ds.SOPInstanceUID}"
+        self._delivery.enqueue(destinations, [to_part10_bytes(ds)], key)
 
     def _require_deid(self) -> DeidConfig:
         if self._deid is None:
