@@ -6,10 +6,36 @@ file, rename it into place, fsync the directory that holds the new name.
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 from pathlib import Path
 
-__all__ = ["atomic_write", "fsync_dir", "write_all"]
+__all__ = ["atomic_write", "fsync_dir", "is_out_of_space", "write_all"]
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_out_of_space(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an error it was raised from, says the disk is full.
+
+    A full disk is a condition to wait out, not a bug: stores that see it
+    refuse new work and retry, and the process stays up.
+
+    >>> is_out_of_space(OSError(errno.ENOSPC, "No space left on device"))
+    True
+    >>> is_out_of_space(RuntimeError("boom"))
+    False
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _FULL:
+            return True
+        if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def fsync_dir(directory: Path) -> None:

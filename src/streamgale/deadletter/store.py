@@ -17,6 +17,7 @@ new letter is written.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import enum
 import pickle
 import sqlite3
@@ -122,20 +123,17 @@ class DeadLetterStore:
                 f"cannot open dead-letter store {path}: {exc}; "
                 "move the file aside to start a fresh store"
             ) from exc
-        self._in_tx = False
+        # Letters wait here until flush commits them: a failed commit (a full
+        # disk) leaves them pending for the next flush instead of losing them.
+        self._pending: list[tuple[Any, ...]] = []
 
     def add(
         self, pipeline: str, step_id: str, payload: Any, error: BaseException, *, batch: bool
     ) -> None:
-        """Record a failure; durable at the next :meth:`flush`."""
+        """Record a failure; durable at the next :meth:`flush` (touches no disk)."""
         blob = _pickle_payload(payload, error)
         tb = getattr(error, "remote_traceback", None) or "".join(traceback.format_exception(error))
-        if not self._in_tx:
-            self._db.execute("BEGIN")
-            self._in_tx = True
-        self._db.execute(
-            "INSERT INTO dead_letters (pipeline, step_id, is_batch, error_type, error, "
-            "traceback, payload, preview, created_at, status) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        self._pending.append(
             (
                 pipeline,
                 step_id,
@@ -147,14 +145,35 @@ class DeadLetterStore:
                 _preview(payload),
                 time.time(),
                 DeadLetterStatus.NEW.value,
-            ),
+            )
         )
 
     def flush(self) -> None:
-        """Commit what :meth:`add` wrote; durable on return."""
-        if self._in_tx:
+        """Commit what :meth:`add` recorded; durable on return.
+
+        If the commit fails (the disk is full), nothing is committed, the
+        letters stay pending for the next flush, and the error is raised, so
+        the checkpoint calling it does not commit their inputs either.
+        """
+        if not self._pending:
+            return
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO dead_letters (pipeline, step_id, is_batch, error_type, error, "
+                "traceback, payload, preview, created_at, status) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                self._pending,
+            )
             self._db.execute("COMMIT")
-            self._in_tx = False
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # the commit's error is the one to see
+                    self._db.execute("ROLLBACK")
+            raise DeadLetterError(
+                f"cannot store {len(self._pending)} dead letter(s) in {self.path}: {exc}; "
+                "they are kept in memory and stored at the next checkpoint (free disk space)"
+            ) from exc
+        self._pending.clear()
 
     def list(
         self,

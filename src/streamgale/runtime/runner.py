@@ -6,12 +6,17 @@ propagates watermarks, polls sources that have room, and checkpoints when
 due. Sources that get data from other threads (an HTTP server) wake the
 driver; otherwise it sleeps at most ``idle_wait``.
 
-Checkpoints are consistent: the driver stops polling, runs until every
-channel is empty, flushes every sink (their acknowledgement) and the
-dead-letter store, and only then saves one snapshot holding every source
-position and every step's state. Offsets are committed after that. A crash
-at any point resumes from the last snapshot; transactional sinks discard
-output written after it, so the result is exactly once.
+Checkpoints are consistent: the driver stops polling, lets the channels
+drain for at most ``checkpoint_drain`` seconds, finishes the work steps have
+in flight (worker processes, threads), flushes every sink (their
+acknowledgement) and the dead-letter store, and only then saves one snapshot
+holding every source position, every step's state and the batches still
+queued in channels. Offsets are committed after that. A crash at any point
+resumes from the last snapshot, queued batches first; transactional sinks
+discard output written after it, so the result is exactly once. Bounding
+the drain is what lets a checkpoint land within a second of being due even
+behind a slow step's backlog, so a process killed every few seconds (a crash
+loop) still makes progress instead of redoing the same work forever.
 """
 
 from __future__ import annotations
@@ -32,12 +37,14 @@ from streamgale.batch import Batch
 from streamgale.connectors.base import BuildContext
 from streamgale.dataflow.pipeline import Pipeline
 from streamgale.errors import SinkError, StepError
+from streamgale.fsutil import is_out_of_space
 from streamgale.runtime.build import build_graph
 from streamgale.runtime.checkpoint import (
     collect_snapshot,
     has_batches,
     open_stores,
     replay_channel,
+    restore_channels,
 )
 from streamgale.runtime.config import RuntimeConfig
 from streamgale.runtime.graph import Node, OpNode, SinkNode, SourceNode, Watermark
@@ -71,6 +78,7 @@ class Runtime:
         self._scratch: Path | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="streamgale-checkpoint")
         self._inflight: Future[tuple[int, float]] | None = None
+        self._disk_full = False  # checkpoints are being skipped for a full disk
         self.metrics = RunMetrics(pipeline.name, self.config.metrics_port)
 
     # Public control ------------------------------------------------------
@@ -93,6 +101,7 @@ class Runtime:
         try:
             with self._signals():
                 self._nodes = build_graph(self, snapshot or Snapshot(epoch=0))
+                restore_channels(self._nodes, snapshot or Snapshot(epoch=0))
                 self._replaying = self._inject_replays()
                 self._loop()
         finally:
@@ -334,11 +343,17 @@ class Runtime:
         started = time.perf_counter()
         self.metrics.sample_channels()
         self._quiesce()
-        for node in self._nodes:
-            if isinstance(node, SinkNode):
-                for _, sink_part in node.parts:
-                    sink_part.flush()
-        self._dead_letters.flush()
+        try:
+            for node in self._nodes:
+                if isinstance(node, SinkNode):
+                    for _, sink_part in node.parts:
+                        sink_part.flush()
+            self._dead_letters.flush()
+        except Exception as exc:
+            if final or not is_out_of_space(exc):
+                raise
+            self._skipped(exc)
+            return
         snapshot = collect_snapshot(self._nodes, self._epoch + 1)
         self._inflight = self._writer.submit(self._persist, snapshot, started)
         if final:
@@ -356,8 +371,18 @@ class Runtime:
     def _complete_checkpoint(self, *, final: bool = False) -> None:
         """On the driver: the checkpoint in flight is durable (or raise its error)."""
         assert self._inflight is not None
-        epoch, seconds = self._inflight.result()
+        try:
+            epoch, seconds = self._inflight.result()
+        except Exception as exc:
+            self._inflight = None
+            if final or not is_out_of_space(exc):
+                raise
+            self._skipped(exc)
+            return
         self._inflight = None
+        if self._disk_full:
+            self._disk_full = False
+            log.warning("checkpoints resumed: epoch %d is durable", epoch)
         self._epoch = epoch
         self._dead_letters.mark_replayed(self._replaying)
         # Letters marked for replay while running are fed in after a checkpoint;
@@ -365,16 +390,35 @@ class Runtime:
         self._replaying = [] if final else self._inject_replays()
         self.metrics.checkpoint(epoch, seconds)
 
+    def _skipped(self, exc: BaseException) -> None:
+        """A checkpoint failed for a full disk: the last durable one stays, and the
+        next interval tries again; the process stays up until space returns."""
+        if not self._disk_full:
+            log.warning("checkpoint skipped, the disk is full (%s); retrying every interval", exc)
+        self._disk_full = True
+
     def _quiesce(self) -> None:
-        """Run until no batch is in a channel or in flight, polling no source."""
+        """Polling no source, run until no batch is in a channel or in flight, or until
+        ``checkpoint_drain`` has passed; then only finish the work in flight, so that
+        what is left is in channels, where the snapshot saves it."""
+        deadline = time.perf_counter() + self.config.checkpoint_drain
         while True:
             self._process_all()
-            drained = False
-            for node in self._nodes:
-                if isinstance(node, OpNode) and node.logic is not None and not node.done:
-                    drained |= node.route(node.logic.drain()) > 0
+            drained = self._drain_logic()
             if not drained and not any(has_batches(n) for n in self._nodes):
                 return
+            if time.perf_counter() >= deadline:
+                while self._drain_logic():
+                    pass
+                return
+
+    def _drain_logic(self) -> bool:
+        """Finish every step's asynchronous work; whether any of it emitted."""
+        drained = False
+        for node in self._nodes:
+            if isinstance(node, OpNode) and node.logic is not None and not node.done:
+                drained |= node.route(node.logic.drain()) > 0
+        return drained
 
     def _inject_replays(self) -> list[int]:
         by_id = {n.step_id: n for n in self._nodes}

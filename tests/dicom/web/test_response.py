@@ -39,6 +39,15 @@ def test_round_trip_and_statuses() -> None:
     assert StoreInstancesResponse.from_json(warned.to_json()) == warned
 
 
+def test_nothing_stored_for_a_full_disk_is_507() -> None:
+    full = InstanceFailure("1.2", "1.2.5", FailureReason.REFUSED_OUT_OF_RESOURCES, "disk full")
+    bad = InstanceFailure(None, None, FailureReason.CANNOT_UNDERSTAND, "not DICOM")
+    assert StoreInstancesResponse(failed=(full, full)).http_status == 507
+    assert StoreInstancesResponse(failed=(full, bad)).http_status == 409  # the data is at fault too
+    stored = (InstanceReference("1.2", "1.2.3"),)
+    assert StoreInstancesResponse(referenced=stored, failed=(full,)).http_status == 202
+
+
 def test_json_is_valid_dicom_json_for_pydicom() -> None:
     response = StoreInstancesResponse(
         referenced=(InstanceReference("1.2", "1.2.3"),),

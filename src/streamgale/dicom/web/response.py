@@ -115,9 +115,14 @@ class StoreInstancesResponse:
         """The status PS3.18 Table 10.5.3-1 gives this outcome.
 
         200 when everything was stored, 202 when some instances failed or
-        carry warnings, 409 when nothing was stored.
+        carry warnings, 409 when nothing was stored; 507 (Insufficient
+        Storage, RFC 4918) when nothing was stored because the disk is full,
+        so a sender knows to retry later rather than fix its data.
         """
         if not self.referenced:
+            full = FailureReason.REFUSED_OUT_OF_RESOURCES
+            if self.failed and all(f.reason == full for f in self.failed):
+                return 507
             return 409
         warned = any(ref.warning_reason is not None for ref in self.referenced)
         return 202 if self.failed or warned else 200

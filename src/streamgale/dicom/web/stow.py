@@ -58,7 +58,6 @@ sent with TCP_NODELAY so the body does not wait for a delayed ACK.
 
 from __future__ import annotations
 
-import errno
 import hmac
 import io
 import logging
@@ -80,6 +79,7 @@ from streamgale.dicom.web.response import (
     StoreInstancesResponse,
 )
 from streamgale.errors import ConfigError, InvalidInstanceError, StreamGaleError
+from streamgale.fsutil import is_out_of_space
 
 __all__ = ["SOURCE", "Authorizer", "InstanceSink", "StoredRef", "StowServer", "bearer_auth"]
 
@@ -271,15 +271,14 @@ def _store_part(
         stored = store.put(part.body, source=SOURCE, calling_ae=None)
     except InvalidInstanceError as exc:
         return _failure(part, FailureReason.CANNOT_UNDERSTAND, exc.reason, exc.sop_instance_uid)
-    except OSError as exc:
-        logger.exception("storing STOW-RS part %d failed", number)
-        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-        return _failure(
-            part,
-            FailureReason.REFUSED_OUT_OF_RESOURCES if full else FailureReason.PROCESSING_FAILURE,
-            f"the server could not store the instance ({exc}); retry later",
-        )
     except Exception as exc:  # a boundary: one bad instance must not fail the others
+        if is_out_of_space(exc):  # a full disk is no fault of the sender's data
+            logger.warning("STOW-RS part %d refused, the disk is full: %s", number, exc)
+            return _failure(
+                part,
+                FailureReason.REFUSED_OUT_OF_RESOURCES,
+                f"the server's disk is full ({exc}); retry later",
+            )
         logger.exception("storing STOW-RS part %d failed", number)
         return _failure(
             part,
