@@ -67,6 +67,22 @@ def _entry(ds: Any) -> Any:
     return item
 
 
+def _entries(datasets: Sequence[Any]) -> list[Any]:
+    """One entry per image: built once per matrix size, re-pointed for the rest."""
+    from streamgale.dicom.results._items import referencing
+
+    prototypes: dict[tuple[int, int], Any] = {}
+    entries = []
+    for ds in datasets:
+        matrix = (int(ds.Rows), int(ds.Columns))
+        prototype = prototypes.get(matrix)
+        if prototype is None:
+            entries.append(prototypes.setdefault(matrix, _entry(ds)))
+        else:
+            entries.append(referencing(prototype, ds.SOPClassUID, ds.SOPInstanceUID))
+    return entries
+
+
 def image_library(datasets: Sequence[Any]) -> Any:
     """The Image Library container (DCM 111028) for ``datasets``, grouped by modality/FoR."""
     from highdicom.sr import (
@@ -105,6 +121,6 @@ def image_library(datasets: Sequence[Any]) -> Any:
                     relationship_type=RelationshipTypeValues.HAS_ACQ_CONTEXT,
                 )
             )
-        group.ContentSequence = ContentSequence(shared + [_entry(ds) for ds in members])
+        group.ContentSequence = ContentSequence(shared + _entries(members))
         library.ContentSequence.append(group)
     return library
