@@ -1,0 +1,133 @@
+"""A full disk never takes the doors down: the radiology service, as a process, on a small tmpfs.
+
+The disk holding the state directory is filled while the service runs:
+dcmtk's storescu gets C-STORE status 0xA700 (Out of Resources) and a
+STOW-RS request HTTP 507, the process stays up (C-ECHO and ``/healthz``
+answer), and once space is freed the next storescu succeeds and the study
+gets its result, with no restart. A service started on a full disk does not
+exit either: it waits for space, then serves.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from streamgale.dicom.synthetic import ct_series, write_instances
+from streamgale.dicom.web.multipart import build_related
+from tests.dicom.web.helpers import post
+from tests.inference.onnx_models import segmenter
+from tests.tmpfs import fill, small_tmpfs
+
+APP = Path(__file__).with_name("disk_app.py")
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is missing: install dcmtk (make test does: apt-get install dcmtk)")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Service:
+    """The service process and its two doors."""
+
+    def __init__(self, state: Path, model: Path) -> None:
+        self.dimse, self.stow = _free_port(), _free_port()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        command = [sys.executable, str(APP), str(state), str(model)]
+        self.process = subprocess.Popen(
+            [*command, str(self.dimse), str(self.stow)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    def wait_for(self, word: str, timeout: float) -> bool:
+        """Whether the process printed a line starting with ``word`` within ``timeout``."""
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            ready, _, _ = select.select([self.process.stdout], [], [], 0.2)
+            if ready and self.process.stdout.readline().startswith(word):
+                return True
+        return False
+
+    def storescu(self, files: list[Path]) -> subprocess.CompletedProcess[str]:
+        command = [_tool("storescu"), "-v", "-aec", "STREAMGALE", "127.0.0.1", str(self.dimse)]
+        argv = [*command, *map(str, files)]
+        return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+    def echo(self) -> int:
+        command = [_tool("echoscu"), "-aec", "STREAMGALE", "127.0.0.1", str(self.dimse)]
+        return subprocess.run(command, capture_output=True, check=False).returncode
+
+    def healthz(self) -> int:
+        url = f"http://127.0.0.1:{self.stow}/dicomweb/healthz"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(answer.status)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    return segmenter(tmp_path, size=32, preprocessing={"voi": "lung", "size": [32, 32]})
+
+
+def test_a_full_disk_refuses_at_the_doors_and_recovers_by_itself(
+    tmp_path: Path, model: Path
+) -> None:
+    first = write_instances(ct_series(slices=3, size=64, seed=1), tmp_path / "first")
+    second = write_instances(ct_series(slices=3, size=64, seed=2), tmp_path / "second")
+    with small_tmpfs(tmp_path / "disk", size="48m") as disk:
+        service = Service(disk / "state", model)
+        try:
+            assert service.wait_for("ready", 60), "the service did not start"
+            assert service.storescu(first).returncode == 0
+            assert service.wait_for("result", 60), "the first study got no result"
+
+            filler = fill(disk)
+            refused = service.storescu(second)
+            assert "Refused: OutOfResources" in refused.stdout + refused.stderr
+            header, body = build_related([second[0].read_bytes()])
+            status, _, _ = post(
+                f"http://127.0.0.1:{service.stow}/dicomweb/studies", body, {"Content-Type": header}
+            )
+            assert status == 507
+            time.sleep(1.0)  # checkpoints (every 0.2 s) fail meanwhile
+            assert service.process.poll() is None, "the service exited on a full disk"
+            assert service.echo() == 0 and service.healthz() == 200
+
+            filler.unlink()
+            resent = service.storescu(second)
+            assert resent.returncode == 0, resent.stdout + resent.stderr
+            assert "Refused" not in resent.stdout + resent.stderr
+            assert service.wait_for("result", 60), (
+                "the study sent after space returned got no result"
+            )
+        finally:
+            service.stop()
