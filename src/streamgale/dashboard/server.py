@@ -62,8 +62,11 @@ class DashboardServer:
         self.port = port
         self.request_timeout_s = request_timeout_s
         self.admin = AdminToken(Path(state_dir) / "dashboard")
-        self.first_token: str | None = self.admin.ensure()
-        """The admin token when this start created it (print it once), else None."""
+        self.first_token: str | None = None
+        """The admin token when this start created it (print it once), else None.
+
+        Made only once the port is bound: a start that fails leaves no token
+        file behind, which would hide the token from the next start."""
         self.sessions = SessionStore()
         self._server: DashboardHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -98,6 +101,7 @@ class DashboardServer:
                 self.host,
             )
         self.port = int(server.server_address[1])
+        self.first_token = self.admin.ensure()
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
