@@ -73,6 +73,9 @@ class ResultSummary:
     seg_path: str | None
     route: str | None = None
     """The first route of the study's instances (the one its telemetry names)."""
+    deidentified: bool = False
+    """Whether a route of the study de-identifies: the result is in the pseudonymised
+    study, and the lake names it by pseudonym."""
 
 
 class Finalizer:
@@ -134,6 +137,7 @@ class Finalizer:
             sr_path=str(stored.sr_path) if stored.sr_path else None,
             seg_path=str(stored.seg_path) if stored.seg_path else None,
             route=next(iter(_routes(work)), None),
+            deidentified=bool(self._deidentifying.intersection(_routes(work))),
         )
 
     def _build(self, work: StudyWork, result_id: str, started: float) -> StoredResult:

@@ -37,6 +37,7 @@ from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.quality import QuarantineStore, ValidationLimits
 from streamgale.dicom.radiology.collect import StudyCollector
 from streamgale.dicom.radiology.finalize import Finalizer, ResultSummary
+from streamgale.dicom.radiology.identifiers import LakeIdentifiers
 from streamgale.dicom.radiology.prepare import Preparer
 from streamgale.dicom.radiology.telemetry import RadiologyTelemetry
 from streamgale.dicom.results.store import ResultStore
@@ -167,6 +168,7 @@ class RadiologyApp:
             {m.name: m for m in settings.models},
             variant_of=self.router.variant,
             delivered_of=self.router.delivers,
+            identifiers=LakeIdentifiers(self.router, settings.deid),
         )
         self.store = InstanceStore(
             root / "instances",

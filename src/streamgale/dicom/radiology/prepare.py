@@ -21,6 +21,7 @@ from streamgale.dicom.delivery import DeliveryManager
 from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.pixels import PreprocessConfig, preprocess_instance
 from streamgale.dicom.quality import QuarantineStore, ValidationLimits, validate_bytes
+from streamgale.dicom.radiology.identifiers import LakeIdentifiers
 from streamgale.dicom.results import to_part10_bytes
 from streamgale.dicom.routing import Router
 from streamgale.errors import DicomError
@@ -68,6 +69,7 @@ class Preparer:
         self._router = router
         self._limits = limits
         self._deid = deid
+        self._identifiers = LakeIdentifiers(router, deid)
         self._preprocess = {
             name: PreprocessConfig.from_mapping(cfg.preprocessing) for name, cfg in models.items()
         }
@@ -75,7 +77,7 @@ class Preparer:
     def __call__(self, event: Mapping[str, Any]) -> list[Any]:
         if event.get("level") != "instance":
             if self._telemetry is not None:
-                _record_completion(self._telemetry, event)
+                _record_completion(self._telemetry, event, self._identifiers)
             return []
         routes = self._router.routes_for(event)
         study = str(event["study_instance_uid"])
@@ -87,7 +89,10 @@ class Preparer:
         }
         names = tuple(r.name for r in routes)
         exports = tuple(dict.fromkeys(d for r in routes for d in r.export))
-        stages = _Stages(self._telemetry, event, names[0] if names else None)
+        deidentified = any(r.deidentify for r in routes)
+        stages = _Stages(
+            self._telemetry, event, names[0] if names else None, self._identifiers, deidentified
+        )
         if not models and not exports:
             stages.flush()  # received, and no route asks anything more of it
             return [Expectation(**base, models=(), routes=names)]
@@ -101,7 +106,7 @@ class Preparer:
             limits = self._limits if models else replace(self._limits, require_pixels=False)
             ds = validate_bytes(data, limits)
             stages.ended("validated")
-            if any(r.deidentify for r in routes):
+            if deidentified:
                 stage = "deid"
                 ds = deidentify(ds, self._require_deid())
                 stages.ended("deidentified")
@@ -172,16 +177,23 @@ class Preparer:
         return self._deid
 
 
-def _record_completion(telemetry: Telemetry, event: Mapping[str, Any]) -> None:
+def _record_completion(
+    telemetry: Telemetry, event: Mapping[str, Any], identifiers: LakeIdentifiers
+) -> None:
     """A series or study is complete: every instance of it was received."""
     level = str(event.get("level"))
     if level in ("series", "study"):
+        ids = identifiers.ids(
+            identifiers.deidentifies(event),
+            event.get("study_instance_uid"),
+            event.get("series_instance_uid") if level == "series" else None,
+        )
         telemetry.stage(
             "received",
             step="assembly",
             level=level,
-            study_uid=event.get("study_instance_uid"),
-            series_uid=event.get("series_instance_uid") if level == "series" else None,
+            study_uid=ids["study_uid"],
+            series_uid=ids["series_uid"],
             reason=str(event.get("reason")) if event.get("reason") else None,
             key=event.get("version"),  # a late series completes the study again
         )
@@ -190,7 +202,14 @@ def _record_completion(telemetry: Telemetry, event: Mapping[str, Any]) -> None:
 class _Stages:
     """Telemetry rows of one instance's preparation, recorded in one append."""
 
-    def __init__(self, telemetry: Telemetry | None, event: Mapping[str, Any], route: str | None):
+    def __init__(
+        self,
+        telemetry: Telemetry | None,
+        event: Mapping[str, Any],
+        route: str | None,
+        identifiers: LakeIdentifiers,
+        deidentified: bool,
+    ):
         self._telemetry = telemetry
         self._rows: list[dict[str, Any]] = []
         if telemetry is None:
@@ -199,9 +218,12 @@ class _Stages:
         self._last = time.time()
         self._ids = {
             "route": route,
-            "study_uid": event["study_instance_uid"],
-            "series_uid": event["series_instance_uid"],
-            "instance_uid": event["sop_instance_uid"],
+            **identifiers.ids(
+                deidentified,
+                event["study_instance_uid"],
+                event["series_instance_uid"],
+                event["sop_instance_uid"],
+            ),
             "size_bytes": event.get("size"),
         }
         self._add("received", ts=self._received, since_received_ms=0.0)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from streamgale.batch import Batch, iter_rows
+from streamgale.dicom.radiology.identifiers import LakeIdentifiers
 from streamgale.inference import InferenceFailure, InferenceResult, ModelConfig
 from streamgale.telemetry import Telemetry
 
@@ -42,11 +43,23 @@ class RadiologyTelemetry:
         *,
         variant_of: Callable[[str, str], str | None] = lambda route, model: None,
         delivered_of: Callable[[str, str], bool] = lambda route, model: True,
+        identifiers: LakeIdentifiers | None = None,
     ) -> None:
         self.telemetry = telemetry
         self._models = models
         self._variant_of = variant_of
         self._delivered_of = delivered_of
+        # Rows of de-identifying routes name studies by pseudonym (the lake may be shared).
+        self._identifiers = identifiers
+
+    def _ids(self, meta: Mapping[str, Any]) -> dict[str, Any]:
+        ids = _ids(meta)
+        if self._identifiers is None:
+            return ids
+        deidentified = self._identifiers.of_routes(meta.get("routes") or ())
+        return self._identifiers.ids(
+            deidentified, ids["study_uid"], ids["series_uid"], ids["instance_uid"]
+        )
 
     def inferred_batch(self, batch: Batch) -> Batch:
         """Record that each result's instance was inferred, and what the model said,
@@ -61,7 +74,7 @@ class RadiologyTelemetry:
         route = _route(meta)
         label = model.labels[0] if model.labels else "finding"
         probability = probability_of(result)
-        ids = _ids(meta)
+        ids = self._ids(meta)
         now = time.time()
         since = _since(meta, now)
         common = {
@@ -105,7 +118,7 @@ class RadiologyTelemetry:
             outcome="quarantined",
             reason=f"model {meta.get('model')} failed: {failure.error}",
             route=_route(meta),
-            **_ids(meta),
+            **self._ids(meta),
             model=model.name if model else None,
             model_version=model.version if model else None,
             since_received_ms=_since(meta, time.time()),
@@ -119,9 +132,12 @@ class RadiologyTelemetry:
         route = summary.route
         timings = summary.timings_ms
         label = model.labels[0] if model.labels else "finding"
+        study_uid = summary.study_instance_uid
+        if self._identifiers is not None:
+            study_uid = self._identifiers.uid(getattr(summary, "deidentified", False), study_uid)
         common = {
             "route": route,
-            "study_uid": summary.study_instance_uid,
+            "study_uid": study_uid,
             "model": model.name,
             "model_version": model.version,
             "variant": self._variant_of(route or "", model.name),
