@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from streamgale.cli import main
 from streamgale.deadletter import DeadLetterStatus, DeadLetterStore
+from tests.cli.cli import STREAMGALE
 
 
 def _error(exc: Exception) -> Exception:
@@ -252,3 +254,21 @@ def test_a_missing_store_names_the_stores_below(state_dir: Path) -> None:
     result = _dlq("list", "--state-dir", str(state_dir.parent))
     assert result.exit_code == 1
     assert f"stores were found in: {state_dir}" in result.stderr
+
+
+@pytest.mark.parametrize("command", [("dlq", "show", "1"), ("dlq", "list")])
+def test_a_reader_that_goes_away_ends_the_command_quietly(
+    state_dir: Path, command: tuple[str, ...]
+) -> None:
+    # As `streamgale dlq show 1 | head -1` once head has its line: the pipe is closed.
+    process = subprocess.Popen(
+        [STREAMGALE, *command, "--state-dir", str(state_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the command writes: its first write meets a closed pipe
+    error = process.stderr.read()
+    assert process.wait(30) == 0
+    assert error == ""

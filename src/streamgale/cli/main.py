@@ -8,6 +8,8 @@ configuration error and 1 for anything else; ``-v`` adds the traceback.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import traceback
 from typing import Any
 
@@ -34,7 +36,12 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a reader that went away (| head) shows here, not at exit
+            return result
+        except BrokenPipeError:
+            _silence_stdout()
+            ctx.exit(0)  # the reader has all it wanted: not an error
         except (StreamGaleError, OSError) as exc:
             if ctx.meta.get(_VERBOSE, 0):
                 click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
@@ -66,6 +73,13 @@ def main(ctx: click.Context, verbose: int) -> None:
     """
     ctx.meta[_VERBOSE] = verbose
     _configure_logging(verbose)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush finds no closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _configure_logging(verbose: int) -> None:
