@@ -121,3 +121,25 @@ def test_save_fsyncs_the_file_and_the_directory(
 def test_keep_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="keep"):
         FileStateStore(tmp_path, keep=0)
+
+
+def test_a_read_only_store_inspects_without_touching_a_running_writer(tmp_path: Path) -> None:
+    """Regression: opening the store discarded the writer's unfinished .tmp file mid-save."""
+    writer = FileStateStore(tmp_path)
+    writer.save(Snapshot(epoch=1, sources={"s/0": 3}))
+    unfinished = tmp_path / "snapshot-000000000002.pkl.tmp"
+    unfinished.write_bytes(b"being written")
+    reader = FileStateStore(tmp_path, read_only=True)
+    assert reader.load().sources == {"s/0": 3}
+    assert unfinished.exists()
+    with pytest.raises(StateError, match="read-only"):
+        reader.save(Snapshot(epoch=2))
+
+
+def test_queued_batches_round_trip_and_old_snapshots_have_none(tmp_path: Path) -> None:
+    store = FileStateStore(tmp_path)
+    store.save(Snapshot(epoch=1, channels={"step/0": [[1, 2], [3]]}))
+    assert FileStateStore(tmp_path).load().queued("step/0") == [[1, 2], [3]]
+    old = Snapshot(epoch=1)
+    del old.__dict__["channels"]  # as unpickled from a snapshot written before channels
+    assert old.queued("step/0") == []

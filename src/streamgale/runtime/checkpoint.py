@@ -7,20 +7,32 @@ from pathlib import Path
 from typing import Any
 
 from streamgale.deadletter.store import DeadLetterStore
-from streamgale.runtime.graph import Channel, Node, OpNode, SinkNode, SourceNode
+from streamgale.runtime.graph import Channel, Node, OpNode, SinkNode, SourceNode, Watermark
 from streamgale.state.base import Snapshot, StateStore
 
-__all__ = ["collect_snapshot", "has_batches", "open_stores", "replay_channel"]
+__all__ = [
+    "collect_snapshot",
+    "has_batches",
+    "input_channels",
+    "open_stores",
+    "replay_channel",
+    "restore_channels",
+]
 
 
 def collect_snapshot(nodes: list[Node], epoch: int) -> Snapshot:
-    """One snapshot of every source position, step state and sink position.
+    """One snapshot of every source position, step state, sink position and queued batch.
 
     Every value is copied through pickle: the snapshot is written by another
     thread while the steps keep changing their live state, and an unpicklable
     state fails here, at the checkpoint, not later in the writer.
     """
     sources, steps, sinks = {}, {}, {}
+    channels = {
+        key: _detached(list(channel.items))
+        for key, channel in input_channels(nodes)
+        if channel.items
+    }
     for node in nodes:
         if isinstance(node, SourceNode):
             for part in node.parts:
@@ -30,7 +42,29 @@ def collect_snapshot(nodes: list[Node], epoch: int) -> Snapshot:
         elif isinstance(node, SinkNode):
             for name, sink_part in node.parts:
                 sinks[f"{node.step_id}/{name}"] = _detached(sink_part.snapshot())
-    return Snapshot(epoch=epoch, sources=sources, steps=steps, sinks=sinks)
+    return Snapshot(epoch=epoch, sources=sources, steps=steps, sinks=sinks, channels=channels)
+
+
+def input_channels(nodes: list[Node]) -> list[tuple[str, Channel]]:
+    """Every channel, named ``"<step_id>/<port>"`` after the step that reads it."""
+    named = []
+    for node in nodes:
+        if isinstance(node, OpNode):
+            named += [(f"{node.step_id}/{port}", ch) for port, ch in enumerate(node.inputs)]
+        elif isinstance(node, SinkNode) and node.input is not None:
+            named.append((f"{node.step_id}/0", node.input))
+    return named
+
+
+def restore_channels(nodes: list[Node], snapshot: Snapshot) -> None:
+    """Queue again what a snapshot saved in the channels, ahead of anything new."""
+    for key, channel in input_channels(nodes):
+        for item in snapshot.queued(key):
+            if isinstance(item, Watermark):
+                channel.items.append(item)
+                channel.sent_watermark = max(channel.sent_watermark, item.value)
+            else:
+                channel.push(item)
 
 
 def _detached(value: Any) -> Any:

@@ -28,6 +28,11 @@ class RuntimeConfig:
     state_dir: Path | None = None
     checkpoint_interval: float = 1.0
     """Seconds between consistent snapshots (and offset commits)."""
+    checkpoint_drain: float = 0.25
+    """Longest a checkpoint lets channels drain (seconds); batches still queued
+    then are saved in the snapshot, so a checkpoint lands quickly even when a
+    slow step holds a backlog, and a process killed every few seconds still
+    makes progress."""
     channel_capacity: int = 8
     """Micro-batches a channel between two steps holds before backpressure."""
     idle_wait: float = 0.05
@@ -45,6 +50,10 @@ class RuntimeConfig:
 
     def __post_init__(self) -> None:
         _positive("checkpoint_interval", self.checkpoint_interval)
+        if not isinstance(self.checkpoint_drain, int | float) or self.checkpoint_drain < 0:
+            raise ConfigError(
+                f"must be >= 0 seconds; got {self.checkpoint_drain!r}", key="checkpoint_drain"
+            )
         _positive("idle_wait", self.idle_wait)
         _positive("sink_backoff", self.sink_backoff)
         _positive("sink_backoff_max", self.sink_backoff_max)

@@ -24,13 +24,20 @@ class Snapshot:
     """Everything needed to resume a pipeline, as of one checkpoint.
 
     Keys of ``sources`` and ``sinks`` are ``"<step_id>/<partition>"``; keys of
-    ``steps`` are step ids. Values must be picklable.
+    ``steps`` are step ids. ``channels`` holds what was still queued between
+    steps, keyed ``"<step_id>/<input port>"`` of the step reading it. Values
+    must be picklable.
     """
 
     epoch: int
     sources: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, Any] = field(default_factory=dict)
     sinks: dict[str, Any] = field(default_factory=dict)
+    channels: dict[str, list[Any]] = field(default_factory=dict)
+
+    def queued(self, key: str) -> list[Any]:
+        """The items saved for one channel (none in snapshots older than channels)."""
+        return list(self.__dict__.get("channels", {}).get(key, ()))
 
 
 class StateStore(ABC):

@@ -1,6 +1,6 @@
 """The radiology app as a child process the crash test can SIGKILL.
 
-Usage: python crash_app.py STATE_DIR MODEL_YAML PORT
+Usage: python crash_app.py STATE_DIR MODEL_YAML PORT [QUIET_SECONDS [CHECKPOINT_INTERVAL]]
 Prints "ready" once the DIMSE port listens.
 """
 
@@ -18,14 +18,15 @@ from streamgale.service import RadiologyService
 
 if __name__ == "__main__":
     state, model, port = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    quiet, interval = (float(a) for a in [*sys.argv[4:6], "1.0", "0.2"][:2])
     settings = RadiologySettings(
         state_dir=state,
         models=(load_model_config(model),),
         routes=(Route("ct", modalities=frozenset({"CT"}), models=("organs",)),),
         dimse=ScpConfig(port=port),
         stow=None,
-        quiet_seconds=1.0,
-        checkpoint_interval=0.2,
+        quiet_seconds=quiet,
+        checkpoint_interval=interval,
     )
     app = RadiologyService(settings, on_result=lambda s: print("result", s.result_id, flush=True))
 
