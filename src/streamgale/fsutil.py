@@ -7,11 +7,28 @@ file, rename it into place, fsync the directory that holds the new name.
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import shutil
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
-__all__ = ["atomic_write", "fsync_dir", "is_out_of_space", "write_all"]
+__all__ = [
+    "MIN_FREE_BYTES",
+    "atomic_write",
+    "fsync_dir",
+    "is_out_of_space",
+    "wait_for_space",
+    "write_all",
+]
+
+log = logging.getLogger(__name__)
+
+MIN_FREE_BYTES = 8 * 1024 * 1024
+"""Free space a service needs to open its stores (SQLite's shared-memory files,
+log segments, a snapshot); under it, a start waits for space."""
 
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
@@ -36,6 +53,42 @@ def is_out_of_space(exc: BaseException | None) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def wait_for_space(
+    directory: Path,
+    *,
+    min_free: int = MIN_FREE_BYTES,
+    interval: float = 1.0,
+    stopping: threading.Event | None = None,
+) -> bool:
+    """Return once the disk holding ``directory`` has ``min_free`` bytes free.
+
+    A service calls it before opening its stores, so that a start on a full
+    disk waits (and says so, once) instead of exiting. False if ``stopping``
+    was set first.
+    """
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    warned = False
+    while (free := shutil.disk_usage(existing).free) < min_free:
+        if not warned:
+            log.warning(
+                "the disk holding %s is full (%d bytes free, %d needed to start); "
+                "waiting for space, free some to go on",
+                directory,
+                free,
+                min_free,
+            )
+            warned = True
+        if stopping is None:
+            time.sleep(interval)
+        elif stopping.wait(interval):
+            return False
+    if warned:
+        log.warning("the disk holding %s has space again; starting", directory)
+    return True
 
 
 def fsync_dir(directory: Path) -> None:

@@ -64,8 +64,10 @@ def dicom_options(command: F) -> F:
 
 def run_radiology(settings: RadiologySettings) -> None:
     """Run a loaded radiology pipeline until Ctrl-C / SIGTERM (or ``--stop-after``)."""
+    from streamgale.fsutil import wait_for_space
     from streamgale.service import RadiologyService
 
+    wait_for_space(settings.state_dir)  # a start on a full disk waits, it does not exit
     service = RadiologyService(settings, on_result=_say_result)
     click.echo(
         f"radiology pipeline '{settings.name}' starting (state in {settings.state_dir}); "

@@ -14,6 +14,7 @@ from streamgale.dicom.ingest.scp import ScpConfig
 from streamgale.dicom.radiology import RadiologySettings
 from streamgale.dicom.radiology.pipeline import StowSettings
 from streamgale.dicom.routing import Route
+from streamgale.fsutil import wait_for_space
 from streamgale.inference import load_model_config
 from streamgale.service import RadiologyService
 
@@ -29,6 +30,7 @@ if __name__ == "__main__":
         quiet_seconds=1.0,
         checkpoint_interval=0.2,
     )
+    wait_for_space(state)  # as `streamgale run` does: a start on a full disk waits
     service = RadiologyService(
         settings, on_result=lambda s: print("result", s.result_id, flush=True)
     )

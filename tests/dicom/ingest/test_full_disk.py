@@ -5,7 +5,7 @@ dcmtk's storescu gets C-STORE status 0xA700 (Out of Resources) and a
 STOW-RS request HTTP 507, the process stays up (C-ECHO and ``/healthz``
 answer), and once space is freed the next storescu succeeds and the study
 gets its result, with no restart. A service started on a full disk does not
-exit either: it waits for space, then serves.
+exit either, nor does ``streamgale run``: it waits for space, then serves.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import pytest
 
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.dicom.web.multipart import build_related
+from tests.cli.cli import STREAMGALE
+from tests.cli.test_run_radiology import Lines, _test_copy_of_the_example
 from tests.dicom.web.helpers import post
 from tests.inference.onnx_models import segmenter
 from tests.tmpfs import fill, small_tmpfs
@@ -131,3 +133,53 @@ def test_a_full_disk_refuses_at_the_doors_and_recovers_by_itself(
             )
         finally:
             service.stop()
+
+
+def test_a_start_on_a_full_disk_waits_for_space_instead_of_exiting(
+    tmp_path: Path, model: Path
+) -> None:
+    study = write_instances(ct_series(slices=3, size=64, seed=3), tmp_path / "study")
+    with small_tmpfs(tmp_path / "disk", size="48m") as disk:
+        service = Service(disk / "state", model)  # a first run leaves its state
+        assert service.wait_for("ready", 60), "the service did not start"
+        service.stop()
+        filler = fill(disk)
+        service = Service(disk / "state", model)
+        try:
+            assert not service.wait_for("ready", 3.0), "it started with no space to write in"
+            assert service.process.poll() is None, "the service exited at start on a full disk"
+            filler.unlink()
+            assert service.wait_for("ready", 60), "the service did not start once space returned"
+            sent = service.storescu(study)
+            assert sent.returncode == 0, sent.stdout + sent.stderr
+            assert service.wait_for("result", 60), "the study got no result"
+        finally:
+            service.stop()
+
+
+def test_streamgale_run_on_a_full_disk_waits_then_serves(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk", size="48m") as disk:
+        filler = fill(disk)
+        command = [STREAMGALE, "run", str(_test_copy_of_the_example(tmp_path))]
+        ports = ["--dicom-port", "0", "--stow-port", "0", "--dashboard-port", "0"]
+        process = subprocess.Popen(
+            [*map(str, command), "--state-dir", str(disk / "state"), *ports],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stderr is not None
+        err = Lines(process.stderr)
+        try:
+            err.wait_for(r"is full .* waiting for space")
+            time.sleep(1.0)
+            assert process.poll() is None, "streamgale run exited on a full disk"
+            filler.unlink()
+            err.wait_for(r"^DIMSE: AE STREAMGALE on 127\.0\.0\.1:\d+$")
+            process.send_signal(signal.SIGINT)
+            assert process.wait(60) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
