@@ -177,8 +177,10 @@ def test_streamgale_run_on_a_full_disk_waits_then_serves(tmp_path: Path) -> None
             assert process.poll() is None, "streamgale run exited on a full disk"
             filler.unlink()
             err.wait_for(r"^DIMSE: AE STREAMGALE on 127\.0\.0\.1:\d+$")
+            err.wait_for(r"^Dashboard: ")
+            time.sleep(1.0)  # the runtime takes over SIGINT just after the doors open
             process.send_signal(signal.SIGINT)
-            assert process.wait(60) == 0
+            assert process.wait(60) == 0, err.seen
         finally:
             if process.poll() is None:
                 process.kill()
