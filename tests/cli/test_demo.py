@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import signal
+import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -12,6 +17,7 @@ from click.testing import CliRunner
 
 from streamgale.cli import main
 from streamgale.cli.demo import DEFAULT_DEMO
+from tests.cli.cli import STREAMGALE, streamgale
 
 
 def _fake_demo(monkeypatch: pytest.MonkeyPatch, *, with_keep: bool = True) -> list[dict[str, Any]]:
@@ -96,3 +102,61 @@ def test_a_missing_demo_module_is_one_clear_line(monkeypatch: pytest.MonkeyPatch
         "error: the sensors demo is not available in this installation "
         "(cannot import streamgale.demo.sensors:"
     )
+
+
+def test_bare_demo_takes_the_documented_options(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[dict[str, Any]] = []
+    module = types.ModuleType("streamgale.demo.radiology")
+
+    def demo_main(
+        studies: int = 1, slices: int = 1, state_dir: Path | None = None, serve: bool | None = None
+    ) -> int:
+        calls.append({"state_dir": state_dir, "serve": serve})
+        return 0
+
+    module.main = demo_main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "streamgale.demo.radiology", module)
+    result = CliRunner().invoke(main, ["demo", "--no-serve", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert calls == [{"state_dir": tmp_path, "serve": False}]
+
+
+def test_the_sensors_demo_keeps_its_temporary_folder_when_asked(tmp_path: Path) -> None:
+    kept = streamgale("demo", "sensors", "--events", "2000", "--keep", cwd=tmp_path, timeout=60)
+    assert kept.returncode == 0, kept.stderr
+    [log] = re.findall(r"^Log: (\S+)$", kept.stdout, re.M)
+    folder = Path(log).parent
+    try:
+        assert (folder / "results" / "windows.jsonl").is_file()
+        assert "Removed" not in kept.stdout
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_one_ctrl_c_stops_the_sensors_demo_within_2_s(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [STREAMGALE, "demo", "sensors", "--events", "1000000"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        first = process.stdout.readline()
+        assert first.startswith("StreamGale sensors demo"), first
+        time.sleep(0.5)  # ingest under way
+        process.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        out, err = process.communicate(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert took < 2.0, f"Ctrl-C took {took:.1f} s"
+    [gone] = re.findall(r"^Removed (\S+) \(--keep keeps the demo's files\)\.$", out, re.M)
+    assert not Path(gone).exists()  # without --keep the temporary folder goes

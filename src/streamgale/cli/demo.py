@@ -9,27 +9,51 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
+from streamgale.cli.options import make_console
 from streamgale.errors import StreamGaleError
 
 __all__ = ["DEFAULT_DEMO", "demo"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_DEMO = "radiology"
 """The demo a bare ``streamgale demo`` runs."""
 
 
+_SERVE = click.option(
+    "--serve/--no-serve",
+    default=None,
+    help="Keep the pipeline and dashboard up after the report, until Ctrl-C "
+    "(default: only in an interactive terminal).",
+)
+
+
+def _state_dir_option(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=f"Where the demo keeps its {what} (default: a new temporary directory).",
+    )
+
+
 @click.group(invoke_without_command=True)
+@_state_dir_option("stores and results")
+@_SERVE
 @click.pass_context
-def demo(ctx: click.Context) -> None:
-    """Run a demo; with no name, the main one (radiology).
+def demo(ctx: click.Context, *, state_dir: Path | None, serve: bool | None) -> None:
+    """Run a demo; with no name, the main one (radiology), with these options.
 
     \b
     Example:
       streamgale demo
+      streamgale demo --no-serve --state-dir /tmp/radiology
       streamgale demo radiology --studies 6 --state-dir /tmp/radiology
       streamgale demo sensors --events 50000 --state-dir /tmp/sensors --keep
     """
@@ -37,7 +61,12 @@ def demo(ctx: click.Context) -> None:
         command = demo.get_command(ctx, DEFAULT_DEMO)
         if command is None:  # pragma: no cover - DEFAULT_DEMO names a command below
             raise click.UsageError(f"no demo named '{DEFAULT_DEMO}'")
-        ctx.invoke(command)
+        ctx.invoke(command, state_dir=state_dir, serve=serve)
+    elif state_dir is not None or serve is not None:
+        raise click.UsageError(
+            f"give --state-dir and --serve after the demo's name: "
+            f"streamgale demo {ctx.invoked_subcommand} --state-dir DIR"
+        )
 
 
 @demo.command()
@@ -48,13 +77,10 @@ def demo(ctx: click.Context) -> None:
     show_default=True,
     help="How many sensor readings to stream.",
 )
+@_state_dir_option("log, state and results")
 @click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where the demo keeps its log, state and results (default: a new temporary directory).",
+    "--keep", is_flag=True, help="Keep the demo's temporary folder when it ends (else removed)."
 )
-@click.option("--keep", is_flag=True, help="Keep the demo's files when it ends.")
 @click.pass_context
 def sensors(ctx: click.Context, *, events: int, state_dir: Path | None, keep: bool) -> None:
     """Sensor readings -> durable log -> windowed statistics, with metrics.
@@ -86,18 +112,8 @@ def sensors(ctx: click.Context, *, events: int, state_dir: Path | None, keep: bo
     show_default=True,
     help="Slices (512x512 CT instances) per study.",
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where the demo keeps its stores and results (default: a new temporary directory).",
-)
-@click.option(
-    "--serve/--no-serve",
-    default=None,
-    help="Keep the pipeline and dashboard up after the report, until Ctrl-C "
-    "(default: only in an interactive terminal).",
-)
+@_state_dir_option("stores and results")
+@_SERVE
 @click.pass_context
 def radiology(
     ctx: click.Context, *, studies: int, slices: int, state_dir: Path | None, serve: bool | None
@@ -133,5 +149,7 @@ def _run_demo(name: str, **options: Any) -> int:
     unsupported = [k for k, v in options.items() if k not in accepted and v not in (None, False)]
     if unsupported:
         raise StreamGaleError(f"the {name} demo does not support --{', --'.join(unsupported)} yet")
+    if "console" in accepted:  # piped output is not cut to 80 columns
+        options["console"] = make_console()
     result = module.main(**{k: v for k, v in options.items() if k in accepted})
     return result if isinstance(result, int) else 0

@@ -12,6 +12,7 @@ summary is printed at the end.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -95,12 +96,32 @@ def generate(cfg: DemoConfig) -> Iterator[ColumnBatch]:
 
 
 def main(
-    events: int = 200_000, state_dir: Path | None = None, console: Console | None = None
+    events: int = 200_000,
+    state_dir: Path | None = None,
+    console: Console | None = None,
+    keep: bool = False,
 ) -> int:
-    """Run the demo and print its results; returns a process exit code."""
+    """Run the demo and print its results; returns a process exit code.
+
+    Without ``state_dir`` it works in a new temporary folder, removed at the
+    end unless ``keep``. Ctrl-C (SIGINT) stops it at once: the runtime drains
+    and commits, and the producer stops appending.
+    """
     console = console or Console()
     cfg = DemoConfig(events=events, state_dir=state_dir)
+    temporary = state_dir is None
     root = state_dir or Path(tempfile.mkdtemp(prefix="streamgale-sensors-"))
+    try:
+        _run(console, cfg, root)
+    finally:
+        if temporary and not keep:
+            shutil.rmtree(root, ignore_errors=True)
+            console.print(f"Removed {root} (--keep keeps the demo's files).")
+    return 0
+
+
+def _run(console: Console, cfg: DemoConfig, root: Path) -> None:
+    events = cfg.events
     out_dir = root / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     log = SegmentLog(root / "log", fsync=FsyncPolicy.INTERVAL)
@@ -114,32 +135,48 @@ def main(
     )
     if runtime.metrics.server is not None:
         console.print(f"Prometheus metrics: {runtime.metrics.server.url}")
-    producer = threading.Thread(target=_produce, args=(cfg, log, runtime, console), daemon=True)
+    stopped = threading.Event()
+    producer = threading.Thread(
+        target=_produce, args=(cfg, log, runtime, console, stopped), daemon=True
+    )
     started = time.perf_counter()
     producer.start()
-    runtime.run()
-    producer.join()
+    try:
+        runtime.run()  # returns when the producer is done, or on Ctrl-C / SIGTERM
+    finally:
+        stopped.set()
+        producer.join()
+        log.close()
     elapsed = time.perf_counter() - started
-    log.close()
     _report(console, root, out_dir, events, elapsed)
-    return 0
 
 
-def _produce(cfg: DemoConfig, log: SegmentLog, runtime: Runtime, console: Console) -> None:
+def _produce(
+    cfg: DemoConfig,
+    log: SegmentLog,
+    runtime: Runtime,
+    console: Console,
+    stopped: threading.Event,
+) -> None:
     """Append readings to the log with a progress bar, then stop the runtime once
-    it has consumed everything (the last window stays open, as in production)."""
+    it has consumed everything (the last window stays open, as in production).
+
+    ``stopped`` is set when the runtime ended first (Ctrl-C): then it stops at once.
+    """
     try:
         pause = cfg.ingest_seconds * cfg.batch / max(cfg.events, 1)
         with Progress(console=console, transient=False) as progress:
             task = progress.add_task("ingesting into the durable log", total=cfg.events)
             for batch in generate(cfg):
+                if stopped.is_set():
+                    return
                 log.append(_TOPIC, 0, [batch.to_bytes()])
                 runtime.wake.set()
                 progress.advance(task, len(batch))
-                time.sleep(pause)
+                stopped.wait(pause)
         end = log.end_offset(_TOPIC, 0)
-        while (log.committed("readings", _TOPIC, 0) or 0) < end:
-            time.sleep(0.05)
+        while (log.committed("readings", _TOPIC, 0) or 0) < end and not stopped.wait(0.05):
+            pass
     finally:
         runtime.stop()
 
