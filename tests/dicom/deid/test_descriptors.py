@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from pydicom import dcmread
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import DicomDictionary, dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
@@ -94,3 +94,35 @@ def test_text_that_cannot_be_read_is_removed_not_kept() -> None:
     assert b"Adler" not in _written(out)
     back = dcmread(io.BytesIO(_written(out)))
     assert "PatientComments" not in back
+
+
+def _unlisted_text_tags() -> list[tuple[int, str]]:
+    listed = {row.tag for row in TABLE_E1_1.values()}
+    return [
+        (tag, vr)
+        for tag, (vr, vm, _name, retired, _keyword) in DicomDictionary.items()
+        if tag not in listed
+        and vm == "1"
+        and not retired
+        and (
+            (tag >> 16 in (0x0010, 0x0012, 0x0038) and vr in TEXT_VRS | {"PN"})
+            or vr in {"ST", "LT", "UT", "UC"}
+        )
+        and tag >> 16 not in (0x0000, 0x0002)
+        and tag != 0x00120063  # De-identification Method: the profile writes its own
+        and tag not in (0x00080119, 0x00080120)  # Long and URN Code Value: codes, kept
+    ]
+
+
+@pytest.mark.parametrize("options", [(), (Option.CLEAN_DESCRIPTORS,)], ids=["basic", "clean"])
+def test_text_the_table_does_not_list_is_removed_or_cleaned(options: tuple[Option, ...]) -> None:
+    """Newer editions list attributes this table lacks (Patient Birth Date in
+    Alternative Calendar...); narrative text anywhere may name anyone."""
+    original = rich_series()[0]
+    tags = _unlisted_text_tags()
+    assert len(tags) > 100
+    for tag, vr in tags:
+        original.add(DataElement(tag, vr, "Adler^Irene" if vr == "PN" else "Irene Adler"))
+    data = _written(deidentify(original, config(*options)))
+    for part in THIRD_PARTY:
+        assert part.encode() not in data

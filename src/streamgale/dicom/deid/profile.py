@@ -15,10 +15,12 @@ walking every element, nested sequences included, and applying:
 3. The action of :data:`~streamgale.dicom.deid.actions.TABLE_E1_1` for the
    selected options: D, Z, X, K, C or U (combined actions resolved there).
 4. Attributes the table does not list are kept (the profile is a blacklist),
-   except, conservatively: person names (PN) get a dummy; dates (DA, DT) are
-   shifted (Modified Dates), kept (Full Dates) or get the dummy date with the
-   time of day kept; instance-like UIDs (keyword ending in "InstanceUID" or
-   "FrameOfReferenceUID") are replaced like U.
+   except, conservatively: text, names and dates in the Patient, Clinical
+   Trial and Visit groups (0010, 0012, 0038) are removed; narrative text (ST,
+   LT, UT, UC) is cleaned like a descriptor; person names (PN) get a dummy;
+   dates (DA, DT) are shifted (Modified Dates), kept (Full Dates) or get the
+   dummy date with the time of day kept; instance-like UIDs (keyword ending
+   in "InstanceUID" or "FrameOfReferenceUID") are replaced like U.
 
 UIDs map to ``2.25.<HMAC>`` everywhere (file meta, references inside
 sequences), so references between de-identified instances stay consistent;
@@ -58,6 +60,13 @@ _PATIENT_ID = 0x00100020
 _PATIENT_NAME = 0x00100010
 _TIMEZONE_OFFSET = 0x00080201  # SH, but an offset ("+0100"): shifting dates leaves it as is
 _TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC"})
+# Unlisted text and dates in the Patient, Clinical Trial and Visit groups are removed:
+# newer editions of Table E.1-1 list most of them X (alternative-calendar birth dates,
+# strain and breed registrations, issuers of trial IDs), and identity is what these
+# groups hold. Unlisted narrative text elsewhere is cleaned like a descriptor.
+_IDENTITY_GROUPS = frozenset({0x0010, 0x0012, 0x0038})
+_IDENTITY_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN", "DA", "DT", "TM", "AS"})
+_NARRATIVE_VRS = frozenset({"ST", "LT", "UT", "UC"})
 _DUMMY_TEXT = "ANONYMIZED"
 # Values of these VRs cannot be read as text to clean (UN is undecoded bytes): a cleaned
 # element of one is removed, never kept as it was.
@@ -214,6 +223,10 @@ def _apply(action: Action, elem: Any, ctx: _Context, cleaning: bool) -> Any:
 
 def _unlisted(elem: Any, ctx: _Context, cleaning: bool) -> Any:
     vr = elem.VR
+    if int(elem.tag) >> 16 in _IDENTITY_GROUPS and vr in _IDENTITY_VRS:
+        return None
+    if vr in _NARRATIVE_VRS:
+        return _scrubbed(elem, ctx)
     if vr == "PN":
         return _new(elem, _DUMMY_TEXT) if elem.value else _empty(elem)
     if vr in ("DA", "DT"):
