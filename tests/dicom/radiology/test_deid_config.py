@@ -46,3 +46,30 @@ def test_settings_built_in_code_refuse_it_too(tmp_path: Path) -> None:
         RadiologySettings(
             state_dir=tmp_path, models=(), routes=(Route("research", deidentify=True),)
         )
+
+
+EXAMPLE = Path(__file__).parents[3] / "examples" / "radiology.yaml"
+
+
+def test_the_example_shows_a_deidentifying_export_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commented research route, its destination and the deidentify settings,
+    turned on as a user would, load: the route exports de-identified instances."""
+    monkeypatch.setenv("STREAMGALE_DEID_SECRET", "0123456789abcdef0123456789abcdef")
+    starts = (
+        "    # - name: research",
+        "    #   ",
+        "  # destinations:",
+        "  #   research:",
+        "  # deidentify:",
+        "  #   secret_env:",
+        "  #   options:",
+    )
+    lines = [
+        line.replace("# ", "", 1) if line.startswith(starts) else line
+        for line in EXAMPLE.read_text().splitlines()
+    ]
+    settings = load_radiology_text("\n".join(lines) + "\n", "r.yaml")
+    [research] = [r for r in settings.routes if r.name == "research"]
+    assert research.deidentify and research.export == ("research",) and not research.models
+    assert settings.deid is not None
+    assert [d.name for d in settings.destinations] == ["research"]
