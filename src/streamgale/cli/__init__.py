@@ -17,8 +17,9 @@ from streamgale.cli.main import main
 from streamgale.cli.quarantine import quarantine
 from streamgale.cli.results import results
 from streamgale.cli.sql import report, sql
+from streamgale.cli.store import reprocess, store
 
-for _command in (quarantine, results, lake, sql, report, dashboard):
+for _command in (quarantine, results, lake, sql, report, dashboard, store, reprocess):
     main.add_command(_command)
 
 __all__ = ["main"]

@@ -131,7 +131,8 @@ class InstanceStore:
     again: True (it was quarantined, or discarded, after it was received)
     makes the resend a new version, stored on the direct path and announced
     like a new instance, so a corrected resend is processed rather than
-    dropped as a duplicate.
+    dropped as a duplicate; ``superseded`` is then told, once the new
+    version is durable (to close the quarantine entries of the old one).
 
     ``retention`` bounds how long processed instances are kept
     (:mod:`~streamgale.dicom.ingest.retention`), applied by
@@ -152,10 +153,12 @@ class InstanceStore:
         journal_bytes: int = 64 * 1024**2,
         on_refused: RefusalListener | None = None,
         supersedes: Callable[[InstanceEvent], bool] | None = None,
+        superseded: Callable[[InstanceEvent], object] | None = None,
         retention: RetentionPolicy | None = None,
     ) -> None:
         self._on_refused = on_refused
         self._supersedes = supersedes
+        self._on_superseded = superseded
         self._retention = retention or RetentionPolicy()
         self._retention_due = time.monotonic()
         if max_instance_bytes <= 0:
@@ -508,6 +511,8 @@ class InstanceStore:
             # discarded: nothing refers to this file any more.
             Path(known.path).unlink(missing_ok=True)
         logger.info("resend of %s stored as a new version", event.sop_instance_uid)
+        if self._on_superseded is not None:
+            self._on_superseded(event)
         return event
 
     def _settle(self) -> None:

@@ -321,6 +321,23 @@ class QuarantineStore:
             ).fetchone()
         return row is not None
 
+    def mark_superseded(self, sop_instance_uid: str) -> int:
+        """A corrected copy of the instance was received: its open entries count as released.
+
+        Entries still ``quarantined`` or ``release_requested`` become
+        ``released`` (the instance is being processed anew); returns how many.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM quarantine WHERE sop_instance_uid = ? AND status IN (?, ?)",
+                (
+                    sop_instance_uid,
+                    QuarantineStatus.QUARANTINED.value,
+                    QuarantineStatus.RELEASE_REQUESTED.value,
+                ),
+            ).fetchall()
+        return self.mark_released(row[0] for row in rows) if rows else 0
+
     def counts(self) -> dict[QuarantineStatus, int]:
         """How many entries are in each status (every status is a key)."""
         with self._lock:

@@ -108,7 +108,9 @@ class Finalizer:
 
     def __call__(self, work: StudyWork) -> ResultSummary | None:
         started = time.perf_counter()
-        result_id = _result_id(work)
+        # The model version is part of a result's identity: reprocessing with a new
+        # model makes a new result, a replay with the same one finds the stored one.
+        result_id = _result_id(work, self._models[work.model].version)
         try:
             stored = self._results.get(result_id)  # a replay after a crash: already built
         except DicomError:
@@ -360,9 +362,10 @@ def _routes(work: StudyWork) -> list[str]:
     return list(dict.fromkeys(routes))
 
 
-def _result_id(work: StudyWork) -> str:
+def _result_id(work: StudyWork, model_version: str) -> str:
     sops = sorted(str(r.meta["sop_instance_uid"]) for r in work.results)
-    digest = hashlib.sha256("|".join([work.study_instance_uid, work.model, *sops]).encode())
+    parts = [work.study_instance_uid, work.model, model_version, *sops]
+    digest = hashlib.sha256("|".join(parts).encode())
     return f"r-{digest.hexdigest()[:24]}"
 
 

@@ -32,13 +32,14 @@ from streamgale.dataflow import Pipeline, Stream
 from streamgale.dicom.assembly import AssemblyConfig
 from streamgale.dicom.deid import DeidConfig
 from streamgale.dicom.delivery import DeliveryManager, Destination
+from streamgale.dicom.ingest.retention import RetentionPolicy
 from streamgale.dicom.ingest.scp import ScpConfig
 from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.quality import QuarantineStore, ValidationLimits
 from streamgale.dicom.radiology.collect import StudyCollector
 from streamgale.dicom.radiology.finalize import Finalizer, ResultSummary
 from streamgale.dicom.radiology.identifiers import LakeIdentifiers
-from streamgale.dicom.radiology.prepare import Preparer
+from streamgale.dicom.radiology.prepare import Expectation, Preparer
 from streamgale.dicom.radiology.telemetry import RadiologyTelemetry
 from streamgale.dicom.results.store import ResultStore
 from streamgale.dicom.routing import Route, Router
@@ -102,6 +103,8 @@ class RadiologySettings:
     """Acknowledge C-STOREs after one journal write and write files behind: about
     1.6x the DIMSE ingest rate, but today it delays instances reaching the
     models under load (see BENCHMARKS.md), so it is off by default."""
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    """How long received instances are kept once processed (default: for ever)."""
     lake: str | None = None
     """Lake root: a directory or an fsspec URL (``s3://bucket/lake``); default
     ``<state_dir>/lake``."""
@@ -175,6 +178,10 @@ class RadiologyApp:
             self.log,
             journal=settings.ingest_journal,
             on_refused=self.telemetry.refused if settings.telemetry else None,
+            # a resend of an instance that ended in the quarantine is a new version
+            supersedes=lambda e: self.quarantine.holds(e.sop_instance_uid, since=e.received_at),
+            superseded=lambda e: self.quarantine.mark_superseded(e.sop_instance_uid),
+            retention=settings.retention,
         )
         self.delivery = (
             DeliveryManager(root / "delivery", settings.destinations, listener=self._delivery_ended)
@@ -219,7 +226,7 @@ class RadiologyApp:
             telemetry=self.telemetry.telemetry if recording else None,
             delivery=self.delivery,
         )
-        prepared = assembled.flat_map("prepare", preparer)
+        prepared = assembled.flat_map("prepare", _marking_unasked(preparer, self.store))
         split = prepared.branch("requests", lambda r: isinstance(r, InferenceRequest))
         outcomes: list[Stream[Any]] = []
         for name in models:
@@ -271,6 +278,7 @@ class RadiologyApp:
         return failure
 
     def _record(self, summary: ResultSummary) -> None:
+        self.store.mark_processed(summary.sop_instance_uids)  # retention may purge them now
         if self.settings.telemetry:
             self.telemetry.finalized(summary)
         self.summaries.append(summary)
@@ -287,7 +295,8 @@ class RadiologyApp:
         self.telemetry.delivery_ended(destination, study, error=error, result_id=result_id)
 
     def release_requested(self) -> int:
-        """Re-ingest quarantine entries marked for release; returns how many."""
+        """Re-ingest quarantine entries marked for release, and instances queued for
+        reprocessing; returns how many."""
         entries = self.quarantine.take_release_requests()
         done = []
         for entry in entries:
@@ -300,8 +309,11 @@ class RadiologyApp:
             done.append(entry.id)
         if done:
             self.quarantine.mark_released(done)
+        reprocessed = self.store.reprocess_requested()  # queued by `streamgale reprocess`
+        self.store.apply_retention()  # at most once per the policy's interval
+        if done or reprocessed:
             self.runtime.wake.set()
-        return len(done)
+        return len(done) + reprocessed
 
     def stop(self) -> None:
         self.runtime.stop()
@@ -342,3 +354,26 @@ class _CallbackSink(Sink[Any]):
                     callback(record)
 
         return _Part()
+
+
+def _marking_unasked(
+    preparer: Preparer, store: InstanceStore
+) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """The prepare step, marking instances no model is asked about as processed.
+
+    Those need nothing more from the store (results mark theirs when built;
+    quarantined ones count through the quarantine), so retention may purge them.
+    """
+
+    def prepare(event: Mapping[str, Any]) -> list[Any]:
+        out = preparer(event)
+        done = [
+            e.sop_instance_uid
+            for e in out
+            if isinstance(e, Expectation) and not e.models and e.quarantined is None
+        ]
+        if done:
+            store.mark_processed(done)
+        return out
+
+    return prepare
