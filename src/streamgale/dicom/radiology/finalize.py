@@ -222,7 +222,14 @@ class Finalizer:
             spacing = _pixel_spacing(sources[0])
             thickness = float(getattr(sources[0], "SliceThickness", 0) or 0) or None
             if spacing is not None:
-                measurements = mask_measurements(mask, spacing, slice_thickness=thickness)
+                # At the images' resolution, but only the frames with a finding:
+                # the others add nothing, and 300 upsampled frames are 78 MB.
+                found = upsample_mask(
+                    mask[mask.reshape(len(mask), -1).any(axis=1)],
+                    int(sources[0].Rows),
+                    int(sources[0].Columns),
+                )
+                measurements = mask_measurements(found, spacing, slice_thickness=thickness)
             seg = build_seg(
                 sources,
                 mask,
@@ -230,6 +237,7 @@ class Finalizer:
                 algorithm_version=config.version,
                 label=label.capitalize(),
                 demo=self._demo,
+                upsample=True,  # the frames it keeps
             )
         finding = Finding(label, best, present, measurements, positive)
         return finding, seg
@@ -309,7 +317,7 @@ class Finalizer:
 def _study_mask(
     sources: Sequence[Any], outcomes: Sequence[InferenceResult], threshold: float
 ) -> npt.NDArray[np.bool_] | None:
-    """The model's mask over ``sources`` at their resolution, or None where no SEG fits.
+    """The model's mask over ``sources`` (at its resolution), or None where no SEG fits.
 
     A SEG covers one series of single-frame images sharing one geometry, or one
     multi-frame image whose frames its per-frame functional groups place, and
@@ -327,8 +335,7 @@ def _study_mask(
         return None
     if not _placeable(sources):
         return None
-    rows, cols = int(sources[0].Rows), int(sources[0].Columns)
-    return upsample_mask(np.concatenate(masks) >= threshold, rows, cols)
+    return np.concatenate(masks) >= threshold
 
 
 def _frames(ds: Any) -> int:
