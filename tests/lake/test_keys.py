@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ def result(result_id: str, version: int = 1) -> dict[str, Any]:
 
 
 def landed(lake: Path) -> list[tuple[str, int]]:
-    if not (lake / "results").exists():
+    if not list((lake / "results").rglob("*.parquet")):
         return []
     got = ds.dataset(lake / "results", partitioning="hive").to_table()
     return sorted(zip(got["result_id"].to_pylist(), got["version"].to_pylist(), strict=True))
@@ -86,15 +87,45 @@ def test_a_failed_write_forgets_its_keys_so_the_retry_lands_the_rows(
     assert landed(tmp_path / "lake") == [("a", 1)]
 
 
+def test_keys_that_cannot_be_recorded_unwrite_their_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = build(LakeSink(tmp_path / "lake"), tmp_path / "state")
+    real = LandedKeys.record
+    broken = True
+
+    def flaky(self: LandedKeys, digests: list[bytes], *, seq: int) -> None:
+        if broken:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(self, digests, seq=seq)
+
+    monkeypatch.setattr(LandedKeys, "record", flaky)
+    out.write_batch([result("a")])
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        out.flush()
+    assert landed(tmp_path / "lake") == []  # no row whose key is not remembered
+    broken = False
+    out.flush()
+    out.write_batch([result("a")])
+    out.flush()
+    assert landed(tmp_path / "lake") == [("a", 1)]
+
+
 def test_keys_older_than_keep_seconds_are_forgotten(tmp_path: Path) -> None:
     clock = FakeClock()
     keys = LandedKeys(tmp_path / "keys.sqlite", keep_seconds=60, clock=clock)
     rows = rows_to_arrow("results", [result("a")])
-    assert keys.admit("results", rows, seq=0).num_rows == 1
+
+    def lands(seq: int) -> bool:
+        fresh, digests = keys.admit("results", rows)
+        keys.record(digests, seq=seq)
+        return bool(fresh.num_rows)
+
+    assert lands(0)
     clock.now += 30
     keys.expire()
-    assert keys.admit("results", rows, seq=1).num_rows == 0
+    assert not lands(1)
     clock.now += 61
     keys.expire()
-    assert keys.admit("results", rows, seq=2).num_rows == 1
+    assert lands(2)
     keys.close()

@@ -7,9 +7,11 @@ remembers a digest of every key landed, under the sink's sequence number, in
 a SQLite file in the sink's state directory. Rows whose key is already there
 are dropped before writing.
 
-The keys follow the sink's exactly-once protocol: they are stored before
-the files are written, and a restart forgets the keys of the sequence
-numbers whose files it deletes (those rows are replayed). Keys landed more
+The keys follow the sink's exactly-once protocol: they are recorded once
+the files are written (a failure to record them deletes the files, so the
+rows are written again with their keys later), and a restart forgets the
+keys of the sequence numbers whose files it deletes (those rows are
+replayed). Keys landed more
 than ``keep_seconds`` ago are forgotten, which bounds the file; a row
 recorded again later than that would land twice.
 
@@ -18,24 +20,26 @@ recorded again later than that would land twice.
 >>> from streamgale.lake.rows import rows_to_arrow
 >>> keys = LandedKeys(Path(tempfile.mkdtemp()) / "keys.sqlite")
 >>> rows = [{"ts": 0, "pipeline": "p", "result_id": r, "version": 1} for r in "aab"]
->>> first = keys.admit("results", rows_to_arrow("results", rows), seq=0)
->>> first.column("result_id").to_pylist()
+>>> fresh, digests = keys.admit("results", rows_to_arrow("results", rows))
+>>> fresh.column("result_id").to_pylist()
 ['a', 'b']
->>> keys.admit("results", rows_to_arrow("results", rows), seq=1).num_rows
+>>> keys.record(digests, seq=0)  # once the rows are written
+>>> keys.admit("results", rows_to_arrow("results", rows))[0].num_rows
 0
 >>> keys.forget_from(0)
->>> keys.admit("results", rows_to_arrow("results", rows[:1]), seq=0).num_rows
+>>> keys.admit("results", rows_to_arrow("results", rows[:1]))[0].num_rows
 1
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,35 +80,40 @@ class LandedKeys:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
 
-    def admit(self, table: str, data: Any, *, seq: int) -> Any:
-        """The rows of ``data`` whose key was not landed yet, each key once; their
-        keys are recorded under ``seq``. Tables without a key admit every row."""
+    def admit(self, table: str, data: Any) -> tuple[Any, list[bytes]]:
+        """The rows of ``data`` whose key was not landed yet, each key once, and
+        the digests of their keys, for :meth:`record` once they are written.
+        Tables without a key admit every row."""
         pa, _ = pyarrow_modules()
         names = TABLES[table].key
         if not names or data.num_rows == 0:
-            return data
+            return data, []
         digests = _digests(table, [data.column(n).to_pylist() for n in names])
         with self._lock:
             landed = self._landed({d for d in digests if d is not None})
-            keep: list[int] = []
-            fresh: dict[bytes, int] = {}
-            for index, digest in enumerate(digests):
-                if digest is None:  # no key (a writer that sets none): always landed
-                    keep.append(index)
-                elif digest not in landed and digest not in fresh:
-                    fresh[digest] = index
-                    keep.append(index)
-            self._db.execute("BEGIN")
+        keep: list[int] = []
+        fresh: dict[bytes, int] = {}
+        for index, digest in enumerate(digests):
+            if digest is None:  # no key (a writer that sets none): always landed
+                keep.append(index)
+            elif digest not in landed and digest not in fresh:
+                fresh[digest] = index
+                keep.append(index)
+        if len(keep) < data.num_rows:
+            data = data.take(pa.array(keep, type=pa.int64()))
+        return data, list(fresh)
+
+    def record(self, digests: list[bytes], *, seq: int) -> None:
+        """Durably remember ``digests`` (of rows now written) under ``seq``."""
+        with self._lock, self._transaction():
             self._db.executemany(
-                "INSERT INTO landed (digest, seq) VALUES (?, ?)", ((d, seq) for d in fresh)
+                "INSERT OR IGNORE INTO landed (digest, seq) VALUES (?, ?)",
+                ((d, seq) for d in digests),
             )
             self._db.execute(
-                "INSERT OR IGNORE INTO batches (seq, landed_at) VALUES (?, ?)", (seq, self._clock())
+                "INSERT OR IGNORE INTO batches (seq, landed_at) VALUES (?, ?)",
+                (seq, self._clock()),
             )
-            self._db.execute("COMMIT")
-        if len(keep) == data.num_rows:
-            return data
-        return data.take(pa.array(keep, type=pa.int64()))
 
     def _landed(self, digests: set[bytes]) -> set[bytes]:
         found: set[bytes] = set()
@@ -118,11 +127,9 @@ class LandedKeys:
 
     def forget_from(self, seq: int) -> None:
         """Forget keys recorded at ``seq`` or later: their files are being deleted."""
-        with self._lock:
-            self._db.execute("BEGIN")
+        with self._lock, self._transaction():
             self._db.execute("DELETE FROM landed WHERE seq >= ?", (seq,))
             self._db.execute("DELETE FROM batches WHERE seq >= ?", (seq,))
-            self._db.execute("COMMIT")
 
     def expire(self) -> None:
         """Forget keys landed more than ``keep_seconds`` ago."""
@@ -133,10 +140,22 @@ class LandedKeys:
             ).fetchone()
             if last is None:
                 return
-            self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM landed WHERE seq <= ?", (last,))
-            self._db.execute("DELETE FROM batches WHERE seq <= ?", (last,))
+            with self._transaction():
+                self._db.execute("DELETE FROM landed WHERE seq <= ?", (last,))
+                self._db.execute("DELETE FROM batches WHERE seq <= ?", (last,))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """All or nothing; a failed commit (a full disk) leaves no transaction open."""
+        self._db.execute("BEGIN")
+        try:
+            yield
             self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # the first error is the one to see
+                    self._db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:

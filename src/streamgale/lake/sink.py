@@ -35,6 +35,7 @@ one key to one partition.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -225,16 +226,26 @@ class LakeSinkPartition(SinkPartition[Mapping[str, Any]]):
             data = self._pa.concat_tables(self._buffers[name])
             seq = self._seq
             self._seq += 1
-            fresh = self._keys.admit(name, data, seq=seq)
+            fresh, digests = self._keys.admit(name, data)
+            planned: list[str] = []
+            self._lake.write_arrow(name, fresh, before_write=partial(self._journaled, seq, planned))
             try:
-                self._lake.write_arrow(name, fresh, before_write=partial(self._journal.add, seq))
+                self._keys.record(digests, seq=seq)
             except BaseException:
-                self._keys.forget_from(seq)  # nothing of seq was stored: a retry admits it again
+                # Rows without their keys could land twice: unwrite them (deleting
+                # needs no space), so a retry writes them again, keys and all.
+                for path in planned:
+                    with contextlib.suppress(Exception):
+                        self._lake.storage.delete(path)
                 raise
             # Dropped table by table, so a failure on the next one never rewrites this one.
             del self._buffers[name]
             self._rows -= data.num_rows
         self._oldest = None
+
+    def _journaled(self, seq: int, planned: list[str], paths: list[str]) -> None:
+        self._journal.add(seq, paths)
+        planned.extend(paths)
 
     def flush(self) -> None:
         """Write everything buffered; raises if the lake cannot be written."""

@@ -19,6 +19,7 @@ from typing import Any
 from streamgale.connectors.base import Sink
 from streamgale.connectors.log import LogSource
 from streamgale.dataflow import Pipeline
+from streamgale.fsutil import is_out_of_space
 from streamgale.log.base import Log
 from streamgale.runtime.config import RuntimeConfig
 from streamgale.runtime.runner import Runtime
@@ -146,5 +147,18 @@ class Landing:
         self._runtime = self._thread = None
 
     def drain(self) -> None:
-        """Land every row appended so far, then return (call after :meth:`stop`)."""
-        self._runtime_for(until_end=True).run()
+        """Land every row appended so far, then return (call after :meth:`stop`).
+
+        On a full disk it returns without landing them: the rows stay on the
+        topic and land at the next start, and the shutdown goes on.
+        """
+        try:
+            self._runtime_for(until_end=True).run()
+        except Exception as exc:
+            if not is_out_of_space(exc):
+                raise
+            logger.warning(
+                "the last telemetry rows were not landed, the disk is full (%s); "
+                "they stay in the telemetry log and land at the next start",
+                exc,
+            )

@@ -32,16 +32,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from streamgale.errors import ConfigError
+from streamgale.fsutil import is_out_of_space
 from streamgale.lake.schemas import STAGES, TABLES
 from streamgale.log.base import Log
 
-__all__ = ["TOPIC", "Telemetry"]
+__all__ = ["HELD_RECORDS", "TOPIC", "Telemetry"]
+
+logger = logging.getLogger(__name__)
+
+HELD_RECORDS = 10_000
+"""Records (each a batch of rows) held in memory while the disk is full."""
 
 TOPIC = "telemetry"
 """The log topic telemetry rows travel on."""
@@ -84,6 +92,10 @@ class Telemetry:
         self._clock = clock
         # Checked on every row: computed once, not per call.
         self._columns = {name: frozenset(spec.column_names()) for name, spec in TABLES.items()}
+        self._held: list[bytes] = []
+        self._held_lock = threading.Lock()
+        self.dropped = 0
+        """Records dropped because the disk stayed full past :data:`HELD_RECORDS`."""
         log.create_topic(topic, 1)
 
     def stage(
@@ -150,9 +162,37 @@ class Telemetry:
         if not self.enabled:
             return
         batch = list(rows)
-        if batch:
-            payload = json.dumps(batch, separators=(",", ":"), default=_plain).encode()
+        if not batch:
+            return
+        payload = json.dumps(batch, separators=(",", ":"), default=_plain).encode()
+        if self._held:  # the disk was full: what waits goes first, in order
+            self._append_held(payload)
+            return
+        try:
             self.log.append(self.topic, 0, [payload])
+        except Exception as exc:  # the log wraps the OSError
+            if not is_out_of_space(exc):
+                raise
+            self._append_held(payload)
+
+    def _append_held(self, payload: bytes) -> None:
+        """Append ``payload`` after the records held back by a full disk, or hold it
+        too (telemetry must never stop the pipeline it measures); past
+        :data:`HELD_RECORDS` the oldest are dropped, with a warning."""
+        with self._held_lock:
+            self._held.append(payload)
+            try:
+                self.log.append(self.topic, 0, self._held)
+            except Exception as exc:
+                if not is_out_of_space(exc):
+                    raise
+                if len(self._held) == 1:
+                    logger.warning("telemetry held in memory: the disk is full (%s)", exc)
+                if len(self._held) > HELD_RECORDS:
+                    del self._held[0]
+                    self.dropped += 1
+                return
+            self._held.clear()
 
     def read_all(self) -> list[dict[str, Any]]:
         """Every row on the topic so far (for tests and small tools)."""

@@ -1,0 +1,44 @@
+"""Telemetry on a full disk: recording never fails the pipeline, landing never stops a shutdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamgale.log import FsyncPolicy, SegmentLog
+from streamgale.telemetry import Landing, Telemetry
+from tests.telemetry.test_landing import _landed
+from tests.tmpfs import fill, small_tmpfs
+
+
+def _record(telemetry: Telemetry, instance: str) -> None:
+    telemetry.stage("received", step="door", level="instance", instance_uid=instance)
+
+
+def test_rows_recorded_on_a_full_disk_are_held_then_appended_in_order(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "disk", size="2m") as disk:
+        log = SegmentLog(disk / "log", fsync=FsyncPolicy.NEVER, segment_bytes=64 * 1024)
+        telemetry = Telemetry(log, "p")
+        _record(telemetry, "1")
+        filler = fill(disk)
+        for n in range(2, 200):  # over a segment's worth: the log must roll, and cannot
+            _record(telemetry, str(n))
+        filler.unlink()
+        _record(telemetry, "200")
+        got = [row["instance_uid"] for row in telemetry.read_all()]
+        assert got == [str(n) for n in range(1, 201)] and telemetry.dropped == 0
+        log.close()
+
+
+def test_a_drain_on_a_full_disk_leaves_the_rows_for_the_next_one(tmp_path: Path) -> None:
+    log = SegmentLog(tmp_path / "log", fsync=FsyncPolicy.NEVER)
+    telemetry = Telemetry(log, "p")
+    _record(telemetry, "1")
+    with small_tmpfs(tmp_path / "disk", size="4m") as disk:
+        landing = Landing(log, str(disk / "lake"), disk / "landing")
+        filler = fill(disk)
+        landing.drain()  # no error: a shutdown on a full disk goes on
+        assert _landed(disk / "lake") == []
+        filler.unlink()
+        landing.drain()
+        assert [row["instance_uid"] for row in _landed(disk / "lake")] == ["1"]
+    log.close()
