@@ -57,6 +57,12 @@ def _open_log(target: Log | Path, fsync: FsyncPolicy) -> Log:
     return SegmentLog(Path(target), fsync=fsync)
 
 
+_WATCHED_POLL = 0.5
+"""Poll interval (seconds) of a partition whose appends wake the runtime: what
+another process appends is still read within this long, and an idle
+pipeline does not spin every 5 ms."""
+
+
 class LogSource(Source[Any]):
     """Every partition of ``topic`` in a log, as a source.
 
@@ -122,7 +128,9 @@ class LogSource(Source[Any]):
             committed = log.committed(group, self.topic, partition)
             offset = committed if committed is not None else log.start_offset(self.topic, partition)
         end = log.end_offset(self.topic, partition) if self.until_end else None
-        return _LogPartition(self, log, partition, group, offset=offset, end=end)
+        # Appends in this process wake the runtime; polling is only for other writers.
+        watched = log.watch(self.topic, ctx.wake)
+        return _LogPartition(self, log, partition, group, offset=offset, end=end, watched=watched)
 
 
 class _LogPartition(SourcePartition[Any]):
@@ -135,8 +143,10 @@ class _LogPartition(SourcePartition[Any]):
         *,
         offset: int,
         end: int | None,
+        watched: bool = False,
     ) -> None:
         self._source = source
+        self._interval = max(source.poll_interval, _WATCHED_POLL) if watched else None
         self._log = log
         self._partition = partition
         self._group = group
@@ -160,7 +170,7 @@ class _LogPartition(SourcePartition[Any]):
     def next_awake(self) -> float | None:
         import time
 
-        return time.monotonic() + self._source.poll_interval
+        return time.monotonic() + (self._interval or self._source.poll_interval)
 
     def snapshot(self) -> int:
         self._snapshotted = self._offset

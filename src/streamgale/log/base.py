@@ -14,6 +14,7 @@ contract tests against every backend.
 from __future__ import annotations
 
 import enum
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +75,11 @@ class Log(ABC):
 
         Durable on return according to the log's fsync policy.
         """
+
+    def watch(self, topic: str, event: threading.Event) -> bool:
+        """Set ``event`` after every append to ``topic`` made through this object, so a
+        reader in the same process can sleep instead of polling; False if unsupported."""
+        return False
 
     @abstractmethod
     def read(self, topic: str, partition: int, offset: int, max_records: int) -> list[LogRecord]:

@@ -87,6 +87,7 @@ class SegmentLog(Log):
         self._retention = retention
         self._clock = clock
         self._lock = threading.Lock()
+        self._watchers: dict[str, tuple[threading.Event, ...]] = {}
         self._directory.mkdir(parents=True, exist_ok=True)
         self._dir_lock = DirectoryLock(self._directory)
         self._closed = False
@@ -147,7 +148,16 @@ class SegmentLog(Log):
 
         Durable on return when the fsync policy is ``ALWAYS``.
         """
-        return self._partition(topic, partition).append(payloads, self._clock())
+        offset = self._partition(topic, partition).append(payloads, self._clock())
+        for event in self._watchers.get(topic, ()):
+            event.set()
+        return offset
+
+    def watch(self, topic: str, event: threading.Event) -> bool:
+        """Set ``event`` after every append to ``topic`` made through this object."""
+        with self._lock:
+            self._watchers[topic] = (*self._watchers.get(topic, ()), event)
+        return True
 
     def read(self, topic: str, partition: int, offset: int, max_records: int) -> list[LogRecord]:
         """Up to ``max_records`` checksummed records from ``offset``; empty at the end."""

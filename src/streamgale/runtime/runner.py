@@ -75,6 +75,8 @@ class Runtime:
         self._epoch = 0
         self._nodes: list[Node] = []
         self._replaying: list[int] = []
+        self._changed = True
+        """Something ran since the last checkpoint (an idle run does not write snapshots)."""
         self._scratch: Path | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="streamgale-checkpoint")
         self._inflight: Future[tuple[int, float]] | None = None
@@ -135,6 +137,7 @@ class Runtime:
             progressed |= self._poll_sources()
             if self._inflight is not None and self._inflight.done():
                 self._complete_checkpoint()
+            self._changed |= progressed
             if now >= next_checkpoint:
                 self._checkpoint()
                 next_checkpoint = time.monotonic() + cfg.checkpoint_interval
@@ -335,7 +338,12 @@ class Runtime:
         The driver only drains, flushes sinks and captures state; the fsyncs
         of the snapshot and of the log offsets happen off the driver, so
         records keep flowing meanwhile. One checkpoint is in flight at most.
+        An idle pipeline skips it: same state, same offsets, nothing to write.
         """
+        if not final and not self._changed and self._inflight is None:
+            # Letters marked for replay while idle are fed in now, not at a checkpoint.
+            self._replaying = self._inject_replays()
+            return
         if self._inflight is not None:
             if not final and not self._inflight.done():
                 return  # still writing the previous one; try again next interval
@@ -355,6 +363,7 @@ class Runtime:
             self._skipped(exc)
             return
         snapshot = collect_snapshot(self._nodes, self._epoch + 1)
+        self._changed = False
         self._inflight = self._writer.submit(self._persist, snapshot, started)
         if final:
             self._complete_checkpoint(final=True)
