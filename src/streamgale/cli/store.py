@@ -11,7 +11,6 @@ only the service writes the log its pipeline reads.
 from __future__ import annotations
 
 import json
-import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,17 +22,18 @@ from streamgale.cli.options import DEFAULT_STATE_DIR, DURATION, json_option, sta
 from streamgale.dicom.ingest.events import InstanceEvent
 from streamgale.dicom.ingest.index import InstanceIndex
 from streamgale.dicom.ingest.reprocess import INDEX_FILE, request_reprocess
-from streamgale.dicom.ingest.retention import PurgeReport, RetentionPolicy, purge_instances
+from streamgale.dicom.ingest.retention import (
+    PurgeReport,
+    RetentionPolicy,
+    parse_size,
+    purge_instances,
+)
 from streamgale.errors import ConfigError
 
 __all__ = ["STORE_DIR", "reprocess", "store"]
 
 STORE_DIR = "instances"
 _STATE_DIR_HELP = "State directory of the radiology service, holding instances/."
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
-_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
 if TYPE_CHECKING:
     _IntParam = click.ParamType[int]  # generic from click 8.3 on
 else:
@@ -47,13 +47,10 @@ class Size(_IntParam):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         """Bytes in ``value``; a usage error names the accepted forms."""
-        if isinstance(value, int):
-            return value
-        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
-        unit = found.group(2).lower() if found else ""
-        if found is None or unit not in _UNITS:
-            self.fail(f"{value!r} is not a size; use e.g. 500MB, 2GiB or a number of bytes")
-        return int(float(found.group(1)) * _UNITS[unit])
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def instances_dir(state_dir: Path) -> Path:

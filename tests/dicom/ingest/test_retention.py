@@ -103,3 +103,30 @@ def test_the_service_applies_its_policy_once_per_interval(tmp_path: Path) -> Non
 def test_a_policy_refuses_non_positive_limits(key: str) -> None:
     with pytest.raises(ConfigError, match=f"key '{key}'"):
         RetentionPolicy(**{key: 0})  # type: ignore[arg-type]
+
+
+_YAML = """
+radiology:
+  state_dir: /tmp/sg-retention
+  models: [demo-lesion]
+  routes:
+    - {{name: ct, modalities: [CT], models: [demo-lesion]}}
+  retention: {retention}
+"""
+
+
+def test_the_policy_is_set_in_the_radiology_file() -> None:
+    from streamgale.dicom.radiology.config import load_radiology_text
+
+    text = _YAML.format(retention="{max_age: 30d, max_size: 2GiB, interval: 10m}")
+    policy = load_radiology_text(text, "r.yaml").retention
+    assert policy == RetentionPolicy(max_age=30 * DAY, max_bytes=2 * 2**30, interval=600)
+    keep_all = load_radiology_text(_YAML.format(retention="{}"), "r.yaml")
+    assert not keep_all.retention.limited
+
+
+def test_a_bad_size_names_the_file_line_and_key() -> None:
+    from streamgale.dicom.radiology.config import load_radiology_text
+
+    with pytest.raises(ConfigError, match=r"r.yaml:7, key 'radiology.retention.max_size'"):
+        load_radiology_text(_YAML.format(retention="{max_size: lots}"), "r.yaml")

@@ -25,6 +25,7 @@ streamgale.errors.ConfigError: key 'max_age': ...
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +34,29 @@ from streamgale.dicom.ingest.events import InstanceEvent
 from streamgale.dicom.ingest.index import InstanceIndex
 from streamgale.errors import ConfigError
 
-__all__ = ["PurgeReport", "RetentionPolicy", "purge_instances"]
+__all__ = ["SIZE_FORMATS", "PurgeReport", "RetentionPolicy", "parse_size", "purge_instances"]
 
 logger = logging.getLogger("streamgale.dicom.ingest")
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+SIZE_FORMATS = "a number of bytes or a size such as 500MB, 2GiB, 1TB"
+
+
+def parse_size(value: object) -> int:
+    """Bytes in ``500MB``, ``2GiB``, ``1.5TB`` or a whole number; ValueError otherwise.
+
+    >>> parse_size("2GiB"), parse_size("500MB"), parse_size(4096)
+    (2147483648, 500000000, 4096)
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+    unit = found.group(2).lower() if found else ""
+    if found is None or unit not in _UNITS:
+        raise ValueError(f"{value!r} is not a size; use {SIZE_FORMATS}")
+    return int(float(found.group(1)) * _UNITS[unit])
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from typing import Any
 from streamgale.config.document import Node, parse_document, read_document
 from streamgale.config.runtime_section import DEFAULT_STATE_DIR, read_runtime_values
 from streamgale.dicom.delivery import DimseDestination, StowDestination
+from streamgale.dicom.ingest.retention import RetentionPolicy, parse_size
 from streamgale.dicom.ingest.scp import ScpConfig
 from streamgale.dicom.quality import ValidationLimits
 from streamgale.dicom.radiology.pipeline import DashboardSettings, RadiologySettings, StowSettings
@@ -54,6 +55,7 @@ _TOP = (
     "validation",
     "quiet",
     "retain_finished",
+    "retention",
     "checkpoint_interval",
     "metrics_port",
     "ingest_journal",
@@ -139,6 +141,7 @@ def radiology_from_document(
             retain_finished=(
                 entries["retain_finished"].duration() if "retain_finished" in entries else 3600.0
             ),
+            retention=_retention(entries.get("retention")),
             checkpoint_interval=runtime.get("checkpoint_interval", 1.0),
             metrics_port=runtime.get("metrics_port"),
             max_run_seconds=runtime.get("max_run_seconds"),
@@ -169,6 +172,27 @@ def _warn_unrouted_destinations(settings: RadiologySettings, node: Node | None) 
                 destination.name,
                 destination.name,
             )
+
+
+def _retention(node: Node | None) -> RetentionPolicy:
+    """``retention: {max_age: 30d, max_size: 500GB, interval: 1h}`` for received instances."""
+    if node is None:
+        return RetentionPolicy()
+    e = node.mapping(allowed=("max_age", "max_size", "interval"))
+
+    def size(entry: Node) -> int:
+        try:
+            return parse_size(entry.value)
+        except ValueError as exc:
+            entry.fail(str(exc))
+
+    return node.attempt(
+        lambda: RetentionPolicy(
+            max_age=e["max_age"].duration() if "max_age" in e else None,
+            max_bytes=size(e["max_size"]) if "max_size" in e else None,
+            interval=e["interval"].duration() if "interval" in e else 3600.0,
+        )
+    )
 
 
 def _flag(node: Node | None, *, default: bool) -> bool:
