@@ -135,3 +135,25 @@ def test_crop_or_pad_centres() -> None:
 def test_unknown_interpolation_lists_the_methods() -> None:
     with pytest.raises(ValueError, match="nearest, bilinear, area"):
         resize(np.zeros((4, 4)), (2, 2), method="bicubic")
+
+
+@pytest.mark.parametrize("method", ["bilinear", "area"])
+@pytest.mark.parametrize(
+    ("shape", "size"),
+    [
+        ((512, 512), (128, 128)),
+        ((512, 512), (358, 358)),
+        ((256, 256), (512, 512)),
+        ((3, 100, 60), (37, 81)),
+        ((2, 1, 5, 7), (9, 2)),
+    ],
+)
+def test_pillow_and_the_numpy_kernels_agree(
+    method: str, shape: tuple[int, ...], size: tuple[int, int]
+) -> None:
+    # resize() takes Pillow where it is faster; the numpy kernels are the reference.
+    from streamgale.dicom.pixels.resample import _separable_resize
+
+    image = (RNG.random(shape) * 4000 - 1000).astype(np.float32)
+    reference = _separable_resize(image, *size, Interpolation(method))
+    np.testing.assert_allclose(resize(image, size, method=method), reference, rtol=0, atol=1e-3)
