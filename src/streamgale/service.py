@@ -15,7 +15,9 @@ needs to know the dashboard (which reads the pipeline) exists.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,7 @@ from streamgale.dicom.radiology.metrics import register_radiology_metrics
 from streamgale.dicom.radiology.pipeline import RadiologyApp, RadiologySettings
 from streamgale.dicom.results import warm_up
 from streamgale.dicom.web.stow import StowServer
+from streamgale.errors import MissingExtraError
 from streamgale.telemetry import Landing
 
 if TYPE_CHECKING:
@@ -38,7 +41,16 @@ if TYPE_CHECKING:
     from streamgale.dicom.results.store import ResultStore
     from streamgale.runtime.runner import Runtime
 
-__all__ = ["RadiologyService"]
+__all__ = ["RadiologyService", "radiology_extras", "require_extras"]
+
+_EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "dicom": ("pydicom", "pynetdicom", "highdicom"),
+    "inference": ("onnxruntime",),
+    "lake": ("pyarrow", "fsspec"),
+    "sql": ("duckdb",),
+    "otel": ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"),
+}
+"""What each extra of pyproject.toml installs that the service imports."""
 
 _RELEASE_INTERVAL_S = 1.0
 """How often instances an operator released from quarantine are fed back in."""
@@ -59,6 +71,7 @@ class RadiologyService:
         *,
         on_result: Callable[[ResultSummary], None] | None = None,
     ) -> None:
+        require_extras("the radiology service", radiology_extras(settings))
         self.app = RadiologyApp(settings, on_result=on_result)
         try:
             self.landing = _landing(self.app) if settings.telemetry else None
@@ -83,6 +96,8 @@ class RadiologyService:
             self.app.close()
             raise
         self.ready = threading.Event()
+        self._ended = threading.Event()
+        self._failure: BaseException | None = None
         self._releases = threading.Event()
 
     # What callers watching a running service read: the pipeline's own parts.
@@ -125,8 +140,30 @@ class RadiologyService:
             self._open()
             self.ready.set()
             self.app.runtime.run()
+        except BaseException as exc:
+            self._failure = exc
+            raise
         finally:
-            self.close()
+            try:
+                self.close()
+            finally:
+                self._ended.set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until the doors are open (True) or ``timeout`` passed (False).
+
+        For :meth:`run` on another thread: if it failed to start, its error is
+        raised here at once, rather than waited out.
+        """
+        deadline = time.monotonic() + timeout
+        while not self.ready.wait(min(0.05, timeout)):
+            if self._ended.is_set():
+                if self._failure is not None:
+                    raise self._failure
+                return False
+            if time.monotonic() > deadline:
+                return False
+        return True
 
     def _open(self) -> None:
         # highdicom loads its copy of the standard on first use (~1 s): pay it
@@ -171,6 +208,33 @@ class RadiologyService:
             if closer is not None:
                 closer()
         self.app.close()
+
+
+def radiology_extras(settings: RadiologySettings) -> tuple[str, ...]:
+    """The extras (``pip install 'streamgale[...]'``) a service with ``settings`` needs."""
+    extras = ["dicom"]
+    if settings.models:
+        extras.append("inference")
+    if settings.telemetry:
+        extras.append("lake")
+    if settings.traces_endpoint:
+        extras.append("otel")
+    return tuple(extras)
+
+
+def require_extras(feature: str, extras: tuple[str, ...]) -> None:
+    """Raise one :class:`MissingExtraError` naming every extra ``feature`` needs,
+    if any package of them is missing; imports nothing (quick, and no half start)."""
+    missing = [m for extra in extras for m in _EXTRA_MODULES[extra] if not _installed(m)]
+    if missing:
+        raise MissingExtraError(feature, ",".join(extras), "', '".join(missing))
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent is missing, or blocked (sys.modules[m] = None)
+        return False
 
 
 def _landing(app: RadiologyApp) -> Landing:

@@ -35,7 +35,7 @@ from streamgale.config.document import Node, parse_document, read_document
 from streamgale.config.graph import GraphBuilder
 from streamgale.config.runtime_section import RUNTIME_KEYS, build_runtime_config
 from streamgale.dataflow import Pipeline
-from streamgale.errors import ConfigError
+from streamgale.errors import ConfigError, MissingExtraError
 from streamgale.runtime.config import RuntimeConfig
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ __all__ = [
 
 TOP_LEVEL_KEYS = ("pipeline", "description", "runtime", "sources", "steps", "sinks")
 RADIOLOGY_KEY = "radiology"
+RADIOLOGY_EXTRAS = "dicom,inference,lake"
+"""What ``pip install 'streamgale[...]'`` a radiology file needs (as in examples/)."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,13 @@ def load_file(
     file = Path(path)
     root = read_document(file)
     if is_radiology_document(root):
-        from streamgale.dicom.radiology.config import radiology_from_document
-
+        try:
+            from streamgale.dicom.radiology.config import radiology_from_document
+        except ImportError as exc:  # name every extra a radiology pipeline needs, not one
+            missing = getattr(exc, "name", None) or "pydicom"
+            raise MissingExtraError(
+                f"{file} (a radiology pipeline)", RADIOLOGY_EXTRAS, missing
+            ) from exc
         return radiology_from_document(root, base_dir=file.parent, overrides=overrides)
     extra = {k: v for k, v in (overrides or {}).items() if k not in RUNTIME_KEYS}
     given = sorted(k for k, v in extra.items() if v is not None)

@@ -40,7 +40,7 @@ from streamgale.dicom.routing import ABMode, ABTest, Route
 from streamgale.dicom.synthetic import ct_series
 from streamgale.inference import load_model_config
 from streamgale.models import demo_model_config_path
-from streamgale.service import RadiologyService
+from streamgale.service import RadiologyService, radiology_extras, require_extras
 
 __all__ = ["DemoStudy", "main"]
 
@@ -84,10 +84,12 @@ def main(
         DemoStudy(f"SG-DEMO-{i + 1:03d}", lesion=i % 2 == 0, seed=100 + i) for i in range(studies)
     ]
     # Model A and its shadow B each give one result per study.
+    # The A/B comparison reads the lake with SQL: say so before anything starts.
+    require_extras("the radiology demo", (*radiology_extras(settings), "sql"))
     app = RadiologyService(settings, on_result=lambda _: _count(app, 2 * len(plan), done))
     thread = threading.Thread(target=app.run, name="radiology", daemon=True)
     thread.start()
-    if not app.ready.wait(60):
+    if not app.wait_ready(60):  # a failed start raises here at once
         console.print("[red]the pipeline did not start within 60 s[/]")
         return 1
     _say_listening(console, app)
