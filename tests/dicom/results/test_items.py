@@ -60,3 +60,43 @@ def test_the_written_sr_holds_every_reference_of_its_tree(series: list[Any], mas
         for item in content_items(sr, "121112", "DCM")
     ]
     assert library == lesion and measured == lesion
+
+
+def _decode_all(ds: Any) -> None:
+    """Turn every raw element back into a DataElement and forget the encoding."""
+    for tag in list(ds.keys()):
+        element = ds[tag]  # decodes a raw element
+        if element.VR == "SQ":
+            for item in element.value:
+                _decode_all(item)
+    ds.set_original_encoding(None, None)
+
+
+def test_shared_elements_are_encoded_as_pydicom_would(series: list[Any], mask: Any) -> None:
+    result = make_result(series, mask)
+    encoded = build_sr(result, series)
+    assert any(element.is_raw for element in _all_elements(encoded))
+    written = to_part10_bytes(encoded)
+    plain = build_sr(result, series)
+    _decode_all(plain)
+    for mine, theirs in zip(
+        plain.ContributingEquipmentSequence, encoded.ContributingEquipmentSequence, strict=True
+    ):
+        if "ContributionDateTime" in theirs:  # highdicom stamps the wall clock
+            mine.ContributionDateTime = theirs.ContributionDateTime
+    assert not any(element.is_raw for element in _all_elements(plain))
+    assert to_part10_bytes(plain) == written
+    # In memory, the encoded report reads as before.
+    assert len(list(content_items(encoded, "260753009", "SCT"))) == len(
+        result.findings[0].source_sop_instance_uids
+    )
+
+
+def _all_elements(ds: Any) -> list[Any]:
+    out = []
+    for element in ds.values():
+        out.append(element)
+        if not element.is_raw and element.VR == "SQ":
+            for item in element.value:
+                out.extend(_all_elements(item))
+    return out

@@ -51,7 +51,7 @@ from typing import Any
 from streamgale.dicom._deps import require_dicom
 from streamgale.dicom.results import _codes
 from streamgale.dicom.results._header import conformant_header
-from streamgale.dicom.results._items import referencing
+from streamgale.dicom.results._items import encode_shared, referencing
 from streamgale.dicom.results._library import image_library
 from streamgale.dicom.results._uids import device_uid, sr_uids, tracking_uid
 from streamgale.dicom.results.finding import Finding, StudyResult
@@ -128,6 +128,7 @@ def build_sr(
     _attach(sr, report[0])
     _stamp_time(sr, result.created_at)
     sr.CurrentRequestedProcedureEvidenceSequence = _evidence_sequence([*sources, *related])
+    encode_shared(sr)
     return sr
 
 
