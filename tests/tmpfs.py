@@ -8,6 +8,7 @@ test that cannot mount fails, saying why; it does not skip.
 from __future__ import annotations
 
 import errno
+import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,14 +35,15 @@ def small_tmpfs(directory: Path, size: str = "32m") -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(directory)], check=False)
 
 
-def fill(directory: Path) -> Path:
-    """Write a file in ``directory`` until its disk is full; the file's path."""
+def fill(directory: Path, *, leave: int = 0) -> Path:
+    """Write a file in ``directory`` until its disk is full, or has only ``leave``
+    bytes free; the file's path."""
     path = directory / "filler.bin"
     block = b"\0" * 65536
     with path.open("ab") as out:
         try:
-            while True:
-                out.write(block)
+            while (room := shutil.disk_usage(directory).free - leave) > 0:
+                out.write(block[: min(len(block), room)])
                 out.flush()
         except OSError as exc:
             if exc.errno != errno.ENOSPC:

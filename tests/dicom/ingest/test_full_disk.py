@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from streamgale.dicom.ingest.store import RESERVE_BYTES
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.dicom.web.multipart import build_related
 from tests.cli.cli import STREAMGALE
@@ -185,3 +186,23 @@ def test_streamgale_run_on_a_full_disk_waits_then_serves(tmp_path: Path) -> None
             if process.poll() is None:
                 process.kill()
                 process.wait(10)
+
+
+def test_the_doors_refuse_at_the_reserve_so_accepted_work_still_completes(
+    tmp_path: Path, model: Path
+) -> None:
+    study = write_instances(ct_series(slices=3, size=64, seed=4), tmp_path / "study")
+    late = write_instances(ct_series(slices=3, size=64, seed=5), tmp_path / "late")
+    with small_tmpfs(tmp_path / "disk", size="64m") as disk:
+        service = Service(disk / "state", model)
+        try:
+            assert service.wait_for("ready", 60), "the service did not start"
+            assert service.storescu(study).returncode == 0
+            fill(disk, leave=RESERVE_BYTES // 2)  # instances filled it up to the reserve
+            refused = service.storescu(late)
+            assert "Refused: OutOfResources" in refused.stdout + refused.stderr
+            # The study accepted before is built, stored and checkpointed in the reserve.
+            assert service.wait_for("result", 60), "the accepted study got no result"
+            assert service.process.poll() is None
+        finally:
+            service.stop()

@@ -42,12 +42,19 @@ last checkpoint (rewriting any file a power loss took, publishing any event
 the log lacks), and finally publishes every row still unpublished
 (:meth:`InstanceStore.republish_pending`). Each stored instance therefore has
 exactly one instance event in the log, whatever the crash.
+
+**A full disk.** :meth:`InstanceStore.put` refuses (an ``ENOSPC`` OSError,
+which the doors answer with 0xA700 or HTTP 507) any instance that would leave
+less than ``reserve_bytes`` free, so the instances a sender pushes never take
+the space that results and checkpoints of the work already accepted need.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -73,6 +80,8 @@ logger = logging.getLogger("streamgale.dicom.ingest")
 _PARTITION = 0
 _SCAN_BATCH = 1024
 _MIN_JOURNAL = 1024 * 1024
+RESERVE_BYTES = 32 * 1024 * 1024
+"""Free space :meth:`InstanceStore.put` leaves for the work already accepted."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +164,9 @@ class InstanceStore:
         supersedes: Callable[[InstanceEvent], bool] | None = None,
         superseded: Callable[[InstanceEvent], object] | None = None,
         retention: RetentionPolicy | None = None,
+        reserve_bytes: int = RESERVE_BYTES,
     ) -> None:
+        self._reserve = reserve_bytes
         self._on_refused = on_refused
         self._supersedes = supersedes
         self._on_superseded = superseded
@@ -199,6 +210,18 @@ class InstanceStore:
         except BaseException:
             self.close()
             raise
+
+    def _check_space(self, size: int) -> None:
+        """Refuse an instance that would leave less than the reserve free: the
+        reserve keeps room for the results and checkpoints of the work already
+        accepted, so a disk filled by instances never stops the service."""
+        free = shutil.disk_usage(self._directory).free
+        if free - size < self._reserve:
+            raise OSError(
+                errno.ENOSPC,
+                f"the disk of {self._directory} has {free} bytes free, and "
+                f"{self._reserve} are kept for work in progress; free space to accept more",
+            )
 
     @property
     def directory(self) -> Path:
@@ -262,6 +285,7 @@ class InstanceStore:
         """
         with self._telling_refusals(source, calling_ae, len(data)):
             self._check_open()
+            self._check_space(len(data))
             if len(data) > self._max_bytes:
                 msg = (
                     f"the instance is {len(data)} bytes, over the limit of {self._max_bytes}; "
