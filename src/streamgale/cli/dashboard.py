@@ -21,7 +21,7 @@ def dashboard() -> None:
 
     \b
     Example:
-      streamgale dashboard reset-token --state-dir .streamgale/radiology
+      streamgale dashboard reset-token --state-dir .streamgale
     """
 
 
@@ -35,7 +35,7 @@ def reset_token(state_dir: Path) -> None:
 
     \b
     Example:
-      streamgale dashboard reset-token --state-dir .streamgale/radiology
+      streamgale dashboard reset-token --state-dir .streamgale
     """
     from streamgale.dashboard import reset_admin_token
 

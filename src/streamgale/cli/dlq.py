@@ -40,8 +40,8 @@ def dlq() -> None:
     \b
     Example:
       streamgale dlq list --state-dir .streamgale/sensors --status new
-      streamgale dlq show 3
-      streamgale dlq replay --all --step parse
+      streamgale dlq show 3 --state-dir .streamgale/sensors
+      streamgale dlq replay --all --step parse --state-dir .streamgale/sensors
     """
 
 
@@ -84,8 +84,8 @@ def list_letters(
 
     \b
     Example:
-      streamgale dlq list --pipeline sensors --status new --limit 20
-      streamgale dlq list --json | jq '.[].error'
+      streamgale dlq list --pipeline sensors --status new --limit 20 --state-dir .streamgale/sensors
+      streamgale dlq list --json --state-dir .streamgale/sensors | jq '.[].error'
     """
     store = open_store(state_dir)
     try:
@@ -192,8 +192,8 @@ def replay(
 
     \b
     Example:
-      streamgale dlq replay 3 4 5
-      streamgale dlq replay --all --step parse --pipeline sensors
+      streamgale dlq replay 3 4 5 --state-dir .streamgale/sensors
+      streamgale dlq replay --all --step parse --pipeline sensors --state-dir .streamgale/sensors
     """
     _check_replay_args(ids, replay_all, step, pipeline)
     store = open_store(state_dir)

@@ -30,7 +30,7 @@ def results() -> None:
 
     \b
     Example:
-      streamgale results list --state-dir .streamgale/radiology
+      streamgale results list --state-dir .streamgale
       streamgale results list --study 1.2.826.0.1.3680043.8.498.1 --json
       streamgale results show r-3f2a... --json
     """
