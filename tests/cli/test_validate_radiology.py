@@ -34,7 +34,7 @@ def test_a_missing_radiology_file_is_reported_like_a_pipeline_file(tmp_path: Pat
 
 def test_runtime_options_are_honoured_for_radiology_files(tmp_path: Path) -> None:
     file = tmp_path / "r.yaml"
-    file.write_text("radiology:\n  ingest_journal: true\n  metrics_port: 9999\n")
+    file.write_text("radiology:\n  metrics_port: 9999\n")
     done = streamgale(
         "validate",
         file,
@@ -56,17 +56,24 @@ def test_runtime_options_are_honoured_for_radiology_files(tmp_path: Path) -> Non
         "checkpoint_interval": 0.25,
         "metrics_port": 0,  # 0 (a free port) beats the file's 9999, it is not "not given"
         "max_run_seconds": 3.0,
-        "ingest_journal": True,
         "telemetry": True,
     }
 
 
 def test_a_bad_runtime_value_in_a_radiology_file_names_its_line(tmp_path: Path) -> None:
     file = tmp_path / "r.yaml"
-    file.write_text("radiology:\n  name: r\n  ingest_journal: maybe\n")
+    file.write_text("radiology:\n  name: r\n  checkpoint_interval: soon\n")
     done = streamgale("validate", file, cwd=tmp_path)
     assert done.returncode == 2
-    assert f"{file}:3, key 'radiology.ingest_journal': expected true or false" in done.stderr
+    assert f"{file}:3, key 'radiology.checkpoint_interval': " in done.stderr
+
+
+def test_the_removed_ingest_journal_setting_is_refused_not_ignored(tmp_path: Path) -> None:
+    file = tmp_path / "r.yaml"
+    file.write_text("radiology:\n  name: r\n  ingest_journal: true\n")
+    done = streamgale("validate", file, cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"{file}:3, key 'radiology.ingest_journal': unknown key 'ingest_journal'" in done.stderr
 
 
 def test_listener_options_are_refused_for_plain_pipelines(tmp_path: Path) -> None:

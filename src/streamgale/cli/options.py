@@ -151,13 +151,14 @@ def json_option(help: str = "Print JSON instead of a table.") -> Callable[[F], F
 def make_console() -> Console:
     """A rich console on the current stdout.
 
-    On a terminal it draws tables and wraps text to the window. Piped (CI,
+    On a terminal it draws tables to the window's width. Piped (CI,
     ``| tee``, ``| less``) nothing is cut or wrapped: text keeps whole lines
     and a table becomes plain tab-separated rows, its header first, so no
     id or path a user must paste is ever shortened.
     """
     if sys.stdout.isatty():
-        return Console(file=sys.stdout)
+        # soft_wrap: lines are the terminal's to wrap, so a pasted command stays whole
+        return Console(file=sys.stdout, soft_wrap=True)
     return _PipeConsole(file=sys.stdout, soft_wrap=True, width=_PIPE_WIDTH)
 
 

@@ -138,7 +138,6 @@ def radiology_summary(settings: RadiologySettings) -> dict[str, Any]:
             "checkpoint_interval": settings.checkpoint_interval,
             "metrics_port": settings.metrics_port,
             "max_run_seconds": settings.max_run_seconds,
-            "ingest_journal": settings.ingest_journal,
             "telemetry": settings.telemetry,
         },
     }

@@ -73,7 +73,11 @@ def list_results(*, state_dir: Path, study_uid: str | None, limit: int, as_json:
         click.echo(f"no results match (store: {state_dir / 'results'})")
         return
     table = Table(title="AI results")
-    for col in ("result", "study", "version", "model", "present", "created"):
+    # The id is what `results show` needs: never cut, whatever the terminal's width.
+    widest = max(len(r.result_id) for r in rows)
+    table.add_column("result", no_wrap=True, min_width=widest)
+    table.add_column("study", overflow="fold")
+    for col in ("version", "model", "present", "created"):
         table.add_column(col)
     for r in rows:
         table.add_row(

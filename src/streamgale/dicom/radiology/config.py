@@ -58,7 +58,6 @@ _TOP = (
     "retention",
     "checkpoint_interval",
     "metrics_port",
-    "ingest_journal",
     "demo",
     "telemetry",
     "dashboard",
@@ -145,7 +144,6 @@ def radiology_from_document(
             checkpoint_interval=runtime.get("checkpoint_interval", 1.0),
             metrics_port=runtime.get("metrics_port"),
             max_run_seconds=runtime.get("max_run_seconds"),
-            ingest_journal=_flag(entries.get("ingest_journal"), default=False),
             demo=bool(entries["demo"].value) if "demo" in entries else False,
             dashboard=_dashboard(entries.get("dashboard"), o),
             **_telemetry(entries.get("telemetry"), base),
@@ -193,15 +191,6 @@ def _retention(node: Node | None) -> RetentionPolicy:
             interval=e["interval"].duration() if "interval" in e else 3600.0,
         )
     )
-
-
-def _flag(node: Node | None, *, default: bool) -> bool:
-    """A yes/no setting: ``true`` or ``false``, nothing else."""
-    if node is None:
-        return default
-    if not isinstance(node.value, bool):
-        node.fail(f"expected true or false; got {node.value!r}")
-    return node.value
 
 
 def _dashboard(node: Node | None, o: Mapping[str, Any]) -> DashboardSettings | None:
