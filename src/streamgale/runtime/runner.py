@@ -90,6 +90,11 @@ class Runtime:
         self.wake.set()
 
     @property
+    def stopping(self) -> bool:
+        """Whether a stop was asked for (steps that wait may give up)."""
+        return self._stop.is_set()
+
+    @property
     def epoch(self) -> int:
         """Epoch of the last committed checkpoint."""
         return self._epoch

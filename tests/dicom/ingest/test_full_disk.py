@@ -206,3 +206,23 @@ def test_the_doors_refuse_at_the_reserve_so_accepted_work_still_completes(
             assert service.process.poll() is None
         finally:
             service.stop()
+
+
+def test_a_study_in_progress_when_the_disk_fills_gets_its_result_once_space_returns(
+    tmp_path: Path, model: Path
+) -> None:
+    study = write_instances(ct_series(slices=3, size=64, seed=6), tmp_path / "study")
+    with small_tmpfs(tmp_path / "disk", size="48m") as disk:
+        service = Service(disk / "state", model)
+        try:
+            assert service.wait_for("ready", 60), "the service did not start"
+            assert service.storescu(study).returncode == 0
+            filler = fill(disk)  # before the study's quiet second ends: its results wait
+            assert not service.wait_for("result", 3.0), "results were stored on a full disk"
+            assert service.process.poll() is None
+            filler.unlink()
+            assert service.wait_for("result", 60), "the study got no result once space returned"
+            quarantined = disk / "state" / "quarantine" / "objects"
+            assert not list(quarantined.rglob("*.dcm")), "a full disk is no reason to quarantine"
+        finally:
+            service.stop()

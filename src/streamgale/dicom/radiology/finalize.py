@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,9 +48,12 @@ from streamgale.dicom.results import (
 )
 from streamgale.dicom.results.store import ResultStore, StoredResult
 from streamgale.errors import DicomError
+from streamgale.fsutil import is_out_of_space
 from streamgale.inference import InferenceResult, ModelConfig
 
 __all__ = ["Finalizer", "ResultSummary"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,9 @@ class Finalizer:
         deid: DeidConfig | None = None,
         deidentifying: frozenset[str] = frozenset(),
         delivers: Callable[[str, str], bool] = lambda route, model: True,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
+        self._stopping = stopping
         self._store = store
         self._results = results
         self._models = models
@@ -115,8 +121,10 @@ class Finalizer:
             stored = self._results.get(result_id)  # a replay after a crash: already built
         except DicomError:
             try:
-                stored = self._build(work, result_id, started)
+                stored = self._build_when_space(work, result_id, started)
             except Exception as exc:
+                if is_out_of_space(exc):
+                    raise  # stopping on a full disk: a restart replays the study
                 self._quarantine_work(
                     work, f"results could not be built: {type(exc).__name__}: {exc}"
                 )
@@ -141,6 +149,23 @@ class Finalizer:
             route=next(iter(_routes(work)), None),
             deidentified=bool(self._deidentifying.intersection(_routes(work))),
         )
+
+    def _build_when_space(self, work: StudyWork, result_id: str, started: float) -> StoredResult:
+        """:meth:`_build`, again every second while the disk is full (until stopping):
+        a full disk is no fault of the study's, so it must not end quarantined."""
+        waited = False
+        while True:
+            try:
+                return self._build(work, result_id, started)
+            except Exception as exc:
+                if not is_out_of_space(exc) or self._stopping():
+                    raise
+                if not waited:
+                    logger.warning(
+                        "results of study %s wait for disk space (%s)", work.study_instance_uid, exc
+                    )
+                    waited = True
+                time.sleep(_SPACE_RETRY_S)
 
     def _build(self, work: StudyWork, result_id: str, started: float) -> StoredResult:
         config = self._models[work.model]
@@ -444,6 +469,8 @@ def _evidence(sr_path: Any) -> list[str]:
 
 
 _SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
+_SPACE_RETRY_S = 1.0
+"""How often results waiting for disk space are tried again."""
 
 
 def _read(path: Any) -> Any:

@@ -99,10 +99,6 @@ class RadiologySettings:
     demo: bool = False
     telemetry: bool = True
     """Record lifecycle events and results, and land them in the lake."""
-    ingest_journal: bool = False
-    """Acknowledge C-STOREs after one journal write and write files behind: about
-    1.6x the DIMSE ingest rate, but today it delays instances reaching the
-    models under load (see BENCHMARKS.md), so it is off by default."""
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     """How long received instances are kept once processed (default: for ever)."""
     lake: str | None = None
@@ -176,7 +172,6 @@ class RadiologyApp:
         self.store = InstanceStore(
             root / "instances",
             self.log,
-            journal=settings.ingest_journal,
             on_refused=self.telemetry.refused if settings.telemetry else None,
             # a resend of an instance that ended in the quarantine is a new version
             supersedes=lambda e: self.quarantine.holds(e.sop_instance_uid, since=e.received_at),
@@ -254,6 +249,7 @@ class RadiologyApp:
             demo=s.demo,
             deid=s.deid,
             deidentifying=frozenset(r.name for r in s.routes if r.deidentify),
+            stopping=lambda: self.runtime.stopping,  # ends waits for disk space
         )
         # Building SR/SEG takes hundreds of ms for a large study; on a thread it
         # no longer holds up the ingest, preprocessing and inference of others.
