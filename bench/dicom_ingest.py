@@ -1,23 +1,27 @@
 """DIMSE ingest benchmark: StreamGale's C-STORE SCP beside dcmtk's storescp, same run.
 
-300 synthetic 512x512 16-bit CT instances (``streamgale.dicom.synthetic``) are
-sent by dcmtk's ``storescu`` (with ``TCP_NODELAY=1``) to:
+Synthetic 512x512 16-bit CT instances (``streamgale.dicom.synthetic``) are
+sent by dcmtk's ``storescu`` (with ``TCP_NODELAY=1``, one association) to:
 
-* ``storescp``: dcmtk's own SCP writing files (``-od``), the peer;
-* ``streamgale``: ``StorageSCP`` + ``InstanceStore`` with durable storage:
-  each instance is flushed to the ingest journal before its acknowledgement
-  (one ``fdatasync``, shared by concurrent associations); its file, log event
-  and index row are written behind, and background checkpoints flush files
-  and log in batches (so the log itself runs with ``FsyncPolicy.NEVER``);
-* ``streamgale-nofsync``: the same without the journal, durable against a
-  process crash but not against power loss (storescp's own guarantee).
+* ``storescp``: dcmtk's own SCP writing files (``-od``), the peer; it never
+  flushes them;
+* ``pynetdicom``: stock pynetdicom 3 (an ``AE`` with an ``EVT_C_STORE``
+  handler) writing each dataset to a file and fsyncing it before answering:
+  the measured reason StreamGale runs its own P-DATA loop;
+* ``streamgale``: the radiology app's default ingest, durable: each instance
+  is written to its SHA-256-named file, file and directory fsynced, indexed,
+  and its event appended to a log with ``FsyncPolicy.ALWAYS`` before the
+  C-STORE-RSP (exactly what ``RadiologyApp`` builds);
+* ``streamgale-nofsync``: no flush at all, durable against a process crash
+  but not against power loss (storescp's own guarantee).
 
-Rounds alternate the three, and the ratio to storescp is taken per round.
+Rounds alternate the SCPs, and the ratio to storescp is taken per round.
 Before each send the page cache is flushed (``os.sync``), so no SCP pays for
-the writeback of the previous one's files. Target (issue 3): >= 0.5x storescp
-with durable storage.
+the writeback of the previous one's files. Target (issue 8): the app's
+default path >= 0.5x storescp.
 
     .venv/bin/python bench/dicom_ingest.py --rounds 3
+    .venv/bin/python bench/dicom_ingest.py --rounds 3 --scps storescp,streamgale
 """
 
 from __future__ import annotations
@@ -35,19 +39,16 @@ from pathlib import Path
 
 from streamgale.dicom.synthetic import ct_series, write_instances
 
-_SCP = """
+_STREAMGALE = """
 import sys, signal, time
 from pathlib import Path
 from streamgale.dicom.ingest import InstanceStore
 from streamgale.dicom.ingest.scp import ScpConfig, StorageSCP
 from streamgale.log import FsyncPolicy, SegmentLog
-port, root, fsync = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "fsync"
-# With fsync the store flushes what it must itself (the journal per instance, the
-# log at each checkpoint), so the log needs no flush of its own: NEVER. Without,
-# the log flushes every 5 ms in the background, as before.
-policy = FsyncPolicy.NEVER if fsync else FsyncPolicy.INTERVAL
+port, root, mode = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+policy = FsyncPolicy.ALWAYS if mode == "streamgale" else FsyncPolicy.INTERVAL
 log = SegmentLog(root / "log", fsync=policy)
-store = InstanceStore(root / "store", log, fsync=fsync)
+store = InstanceStore(root / "store", log, fsync=mode == "streamgale")
 scp = StorageSCP(ScpConfig(port=port), store)
 scp.start()
 print("ready", flush=True)
@@ -58,6 +59,36 @@ try:
 finally:
     scp.stop(); store.close(); log.close()
 """
+
+_PYNETDICOM = """
+import os, signal, sys, uuid
+from pathlib import Path
+from pynetdicom import AE, AllStoragePresentationContexts, evt
+port, root = int(sys.argv[1]), Path(sys.argv[2])
+root.mkdir(parents=True, exist_ok=True)
+directory = os.open(root, os.O_RDONLY)
+
+def on_store(event):
+    # The stock way: the Part-10 file (preamble, file meta, dataset) straight from
+    # the received bytes, made durable with the file and its directory entry.
+    path = root / f"{uuid.uuid4().hex}.dcm"
+    with path.open("wb") as f:
+        f.write(event.encoded_dataset(include_meta=True))
+        f.flush()
+        os.fsync(f.fileno())
+    os.fsync(directory)
+    return 0x0000
+
+ae = AE(ae_title="STREAMGALE")
+ae.supported_contexts = AllStoragePresentationContexts
+handlers = [(evt.EVT_C_STORE, on_store)]
+server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=handlers)
+print("ready", flush=True)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+signal.pause()
+"""
+
+SCPS = ("storescp", "pynetdicom", "streamgale", "streamgale-nofsync")
 
 
 def _port() -> int:
@@ -98,11 +129,11 @@ def _storescp(folder: Path, work: Path) -> float:
         peer.wait()
 
 
-def _streamgale(folder: Path, work: Path, mode: str) -> float:
+def _python_scp(script: str, folder: Path, work: Path, mode: str) -> float:
     port = _port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     scp = subprocess.Popen(
-        [sys.executable, "-c", _SCP, str(port), str(work / mode), mode],
+        [sys.executable, "-c", script, str(port), str(work / mode), mode],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -115,30 +146,44 @@ def _streamgale(folder: Path, work: Path, mode: str) -> float:
         scp.wait()
 
 
+def _rate(scp: str, folder: Path, work: Path, instances: int) -> float:
+    if scp == "storescp":
+        seconds = _storescp(folder, work)
+    elif scp == "pynetdicom":
+        seconds = _python_scp(_PYNETDICOM, folder, work, scp)
+    else:
+        seconds = _python_scp(_STREAMGALE, folder, work, scp)
+    return instances / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--instances", type=int, default=300)
+    parser.add_argument(
+        "--scps", default=",".join(SCPS), help=f"comma-separated, from {', '.join(SCPS)}"
+    )
     args = parser.parse_args()
+    scps = [s for s in args.scps.split(",") if s]
+    if "storescp" not in scps or set(scps) - set(SCPS):
+        sys.exit(f"--scps must include storescp (the peer) and name only {', '.join(SCPS)}")
     if shutil.which("storescu") is None:
         sys.exit("dcmtk is missing: apt-get install dcmtk (make test installs it)")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         folder = root / "ct"
         write_instances(ct_series(slices=args.instances, size=512, seed=1), folder)
-        ratios: dict[str, list[float]] = {"streamgale": [], "streamgale-nofsync": []}
+        ratios: dict[str, list[float]] = {s: [] for s in scps if s != "storescp"}
         for r in range(args.rounds):
             work = root / f"round{r}"
             work.mkdir()
-            peer = args.instances / _storescp(folder, work)
-            durable = args.instances / _streamgale(folder, work, "fsync")
-            fast = args.instances / _streamgale(folder, work, "nofsync")
-            ratios["streamgale"].append(durable / peer)
-            ratios["streamgale-nofsync"].append(fast / peer)
-            print(
-                f"round {r + 1}: storescp {peer:.0f}/s | streamgale (fsync) {durable:.0f}/s "
-                f"({durable / peer:.2f}x) | streamgale (no fsync) {fast:.0f}/s ({fast / peer:.2f}x)"
-            )
+            rates = {s: _rate(s, folder, work, args.instances) for s in scps}
+            peer = rates["storescp"]
+            cells = [f"storescp {peer:.0f}/s"]
+            for name, values in ratios.items():
+                values.append(rates[name] / peer)
+                cells.append(f"{name} {rates[name]:.0f}/s ({rates[name] / peer:.2f}x)")
+            print(f"round {r + 1}: " + " | ".join(cells), flush=True)
         for name, values in ratios.items():
             print(f"{name}: median {statistics.median(values):.2f}x storescp")
 

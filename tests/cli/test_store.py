@@ -118,7 +118,7 @@ def test_a_corrected_resend_of_a_quarantined_instance_is_processed(tmp_path: Pat
 
 
 def test_reprocess_of_an_unknown_uid_or_state_dir_fails_clearly(tmp_path: Path) -> None:
-    InstanceStore(tmp_path / "state" / "instances", MemoryLog(), journal=False).close()
+    InstanceStore(tmp_path / "state" / "instances", MemoryLog()).close()
     unknown = streamgale("reprocess", "1.2.3", "--state-dir", tmp_path / "state", cwd=tmp_path)
     assert unknown.returncode == 1
     assert "no stored instance has study, series or SOP Instance UID 1.2.3" in unknown.stderr
@@ -130,9 +130,7 @@ def test_store_purge_removes_old_processed_instances_and_keeps_those_in_flight(
     tmp_path: Path,
 ) -> None:
     now = [1 * DAY]
-    store = InstanceStore(
-        tmp_path / "state" / "instances", MemoryLog(), clock=lambda: now[0], journal=False
-    )
+    store = InstanceStore(tmp_path / "state" / "instances", MemoryLog(), clock=lambda: now[0])
     old, in_flight = (store.put(_part10(ds), source="dimse") for ds in ct_series(slices=2, size=16))
     now[0] = time.time()
     recent = store.put(_part10(ct_series(slices=1, size=16, seed=9)[0]), source="dimse")

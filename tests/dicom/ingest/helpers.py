@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from io import BytesIO
 from pathlib import Path
@@ -74,13 +75,11 @@ def write_files(blobs: list[bytes], directory: Path) -> list[Path]:
 
 
 def abandon(store: InstanceStore) -> None:
-    """Let go of a store as a killed process would: no checkpoint, nothing flushed.
+    """Let go of a store as a killed process would: nothing closed cleanly.
 
-    The journal's lock is released (the kernel does that for a dead process),
-    so the directory can be opened again and recovery runs.
+    The directory's lock is released (the kernel does that for a dead
+    process), so the directory can be opened again and recovery runs.
     """
-    behind = store._behind
-    if behind is not None:
-        behind.abandon()
     store._objects.close()
+    os.close(store._lock_fd)
     store._closed = True

@@ -1,10 +1,6 @@
 """A storage SCP in its own process, for the kill -9 tests: prints its port, serves until killed.
 
-Usage: python scp_child.py DIRECTORY [--stall-announcements]
-
-``--stall-announcements`` holds back everything written behind the
-acknowledgement (files, log events, index rows) forever, so acknowledged
-instances exist only in the ingest journal when the process is killed.
+Usage: python scp_child.py DIRECTORY
 """
 
 from __future__ import annotations
@@ -15,15 +11,11 @@ import threading
 from pathlib import Path
 
 from streamgale.dicom.ingest import InstanceStore
-from streamgale.dicom.ingest.objects import ObjectFiles
 from streamgale.dicom.ingest.scp import ScpConfig, StorageSCP
 from streamgale.log import FsyncPolicy, SegmentLog
 
 
-def main(directory: Path, *, stall: bool) -> None:
-    if stall:
-        never = threading.Event()
-        ObjectFiles.materialize = lambda *args, **kwargs: never.wait()  # type: ignore[assignment,method-assign]
+def main(directory: Path) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with SegmentLog(directory / "log", fsync=FsyncPolicy.ALWAYS) as log:
@@ -35,4 +27,4 @@ def main(directory: Path, *, stall: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), stall="--stall-announcements" in sys.argv[2:])
+    main(Path(sys.argv[1]))

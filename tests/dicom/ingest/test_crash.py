@@ -130,26 +130,3 @@ def test_every_acknowledged_instance_survives_kill_9(tmp_path: Path) -> None:
     assert resent.returncode == 0, resent.stderr
     published = published_uids(directory)
     assert len(published) == len(set(published)) == len(paths)
-
-
-@pytest.mark.crash
-def test_instances_acknowledged_but_only_in_the_journal_survive_kill_9(tmp_path: Path) -> None:
-    blobs = ct_files(12, size=64, seed=8)
-    paths = write_files(blobs, tmp_path / "in")
-    directory = tmp_path / "scp"
-    child, port = start_child(directory, "--stall-announcements")
-    acknowledged = send_until_killed(port, paths, child, kill_after=len(paths))
-    assert acknowledged == set(paths)  # every store acknowledged...
-    assert published_uids(directory) == []  # ...yet no file, no log record: only the journal
-    assert not list((directory / "store" / "objects").rglob("*.dcm"))
-
-    restart_and_stop(directory)  # opening replays the journal
-    expected = [pydicom.dcmread(BytesIO(b)).SOPInstanceUID for b in blobs]
-    assert published_uids(directory) == expected  # in arrival order, each once
-    with SegmentLog(directory / "log", fsync=FsyncPolicy.ALWAYS) as log:
-        store = InstanceStore(directory / "store", log)
-        for uid, blob in zip(expected, blobs, strict=True):
-            assert pydicom.dcmread(store.path_of(uid)).PixelData == (
-                pydicom.dcmread(BytesIO(blob)).PixelData
-            )
-        store.close()

@@ -35,14 +35,9 @@ def _pair() -> tuple[bytes, bytes]:
     return first, part10(ds)
 
 
-@pytest.mark.parametrize("journal", [False, True])
-def test_a_corrected_resend_of_a_quarantined_instance_is_a_new_version(
-    tmp_path: Path, journal: bool
-) -> None:
+def test_a_corrected_resend_of_a_quarantined_instance_is_a_new_version(tmp_path: Path) -> None:
     log, quarantine, now = MemoryLog(), _Quarantine(), [100.0]
-    store = InstanceStore(
-        tmp_path / "s", log, clock=lambda: now[0], journal=journal, supersedes=quarantine.holds
-    )
+    store = InstanceStore(tmp_path / "s", log, clock=lambda: now[0], supersedes=quarantine.holds)
     first, corrected = _pair()
     stored = store.put(first, source="dimse")
     assert store.put(first, source="dimse").duplicate  # a plain resend stays a duplicate
@@ -65,19 +60,17 @@ def test_the_new_version_survives_a_crash_that_lost_the_index_update(tmp_path: P
     quarantine = _Quarantine()
     now = [100.0]
     first, corrected = _pair()
-    store = InstanceStore(tmp_path / "s", log, clock=lambda: now[0], journal=False)
+    store = InstanceStore(tmp_path / "s", log, clock=lambda: now[0])
     stored = store.put(first, source="dimse")
     store.close()
     quarantine.at[stored.sop_instance_uid] = 150.0
     now[0] = 200.0
-    store = InstanceStore(
-        tmp_path / "s", log, clock=lambda: now[0], journal=False, supersedes=quarantine.holds
-    )
+    store = InstanceStore(tmp_path / "s", log, clock=lambda: now[0], supersedes=quarantine.holds)
     store._index.replace = lambda event, log_hint: None  # type: ignore[method-assign]
     store._index.mark_published = lambda event, offset: None  # type: ignore[method-assign]
     store.put(corrected, source="dimse")  # the row update is lost, the log has the event
     abandon(store)
-    reopened = InstanceStore(tmp_path / "s", log, journal=False)
+    reopened = InstanceStore(tmp_path / "s", log)
     assert reopened.get(stored.sop_instance_uid).body_part_examined == "ABDOMEN"
     assert reopened.read_bytes(stored.sop_instance_uid) == corrected
     reopened.close()
@@ -87,7 +80,7 @@ def test_the_new_version_survives_a_crash_that_lost_the_index_update(tmp_path: P
 def test_reprocess_requests_publish_a_study_series_or_instance_again(
     tmp_path: Path, log: MemoryLog
 ) -> None:
-    store = InstanceStore(tmp_path / "s", log, journal=False)
+    store = InstanceStore(tmp_path / "s", log)
     series = ct_series(slices=3, size=16, seed=2)
     for ds in series:
         store.put(part10(ds), source="dimse")
@@ -103,6 +96,6 @@ def test_reprocess_requests_publish_a_study_series_or_instance_again(
 
 
 def test_reprocess_of_an_unknown_uid_says_so(tmp_path: Path, log: MemoryLog) -> None:
-    InstanceStore(tmp_path / "s", log, journal=False).close()
+    InstanceStore(tmp_path / "s", log).close()
     with pytest.raises(DicomError, match="no stored instance has study, series or SOP"):
         request_reprocess(tmp_path / "s", "1.2.3.4")

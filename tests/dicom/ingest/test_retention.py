@@ -17,7 +17,7 @@ DAY = 86400.0
 
 
 def _store(tmp_path: Path, now: list[float], **kwargs: object) -> InstanceStore:
-    return InstanceStore(tmp_path / "s", MemoryLog(), clock=lambda: now[0], journal=False, **kwargs)  # type: ignore[arg-type]
+    return InstanceStore(tmp_path / "s", MemoryLog(), clock=lambda: now[0], **kwargs)  # type: ignore[arg-type]
 
 
 def _fill(store: InstanceStore, now: list[float], days: list[float]) -> list[InstanceEvent]:

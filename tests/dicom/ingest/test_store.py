@@ -205,60 +205,6 @@ def test_direct_path_crash_after_the_append_does_not_publish_twice(
     assert len(instance_events(log)) == 1
 
 
-def test_journaled_instance_whose_announcement_failed_is_announced_on_reopen(
-    tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    data = ct_files(1)[0]
-    store = InstanceStore(tmp_path / "store", log)
-    monkeypatch.setattr(log, "append", lambda *a: (_ for _ in ()).throw(LogError("down")))
-    with pytest.raises(DicomError, match="stored durably, but announcing it failed"):
-        store.put(data, source="dimse")
-    abandon(store)  # the process dies while the log still fails
-    monkeypatch.undo()
-    assert instance_events(log) == []
-    reopened = InstanceStore(tmp_path / "store", log)  # the journal's replay announces it
-    assert [e.sha256 for e in instance_events(log)] == [hashlib.sha256(data).hexdigest()]
-    assert reopened.read_bytes(instance_events(log)[0].sop_instance_uid) == data
-    assert reopened.put(data, source="dimse").duplicate
-    assert len(instance_events(log)) == 1
-    reopened.close()
-
-
-def test_journaled_announcement_is_retried_and_a_resend_is_a_duplicate(
-    tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    data = ct_files(1)[0]
-    store = InstanceStore(tmp_path / "store", log)
-    real_append = log.append
-    monkeypatch.setattr(log, "append", lambda *a: (_ for _ in ()).throw(LogError("down")))
-    with pytest.raises(DicomError, match="being retried"):
-        store.put(data, source="dimse")
-    monkeypatch.setattr(log, "append", real_append)
-    assert store.put(data, source="dimse").duplicate  # the sender's retry waits for the retry
-    assert len(instance_events(log)) == 1
-    assert store.read_bytes(instance_events(log)[0].sop_instance_uid) == data
-    store.close()
-
-
-def test_journaled_crash_after_the_append_does_not_publish_twice(
-    tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = InstanceStore(tmp_path / "store", log)
-
-    def crash(*args: object) -> None:
-        raise OSError("simulated crash after the append")
-
-    monkeypatch.setattr(store._index, "mark_published", crash)
-    with pytest.raises(DicomError):
-        store.put(ct_files(1)[0], source="dimse")
-    abandon(store)  # retries stop with the process: the event is in the log, the row is not
-    monkeypatch.undo()
-    reopened = InstanceStore(tmp_path / "store", log)
-    assert len(instance_events(log)) == 1
-    assert len(reopened) == 1
-    reopened.close()
-
-
 def test_an_index_that_lost_rows_is_rebuilt_from_the_log(tmp_path: Path, log: MemoryLog) -> None:
     blobs = ct_files(2)
     store = InstanceStore(tmp_path / "store", log)
@@ -318,26 +264,29 @@ def test_a_topic_with_several_partitions_is_refused(tmp_path: Path, log: MemoryL
         InstanceStore(tmp_path / "s", log)
 
 
-def test_a_store_without_journal_still_replays_one_an_earlier_run_left(
-    tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    data = ct_files(1)[0]
-    store = InstanceStore(tmp_path / "store", log)  # journaled
-    monkeypatch.setattr(log, "append", lambda *a: (_ for _ in ()).throw(LogError("down")))
-    with pytest.raises(DicomError, match="stored durably"):
-        store.put(data, source="dimse")
-    abandon(store)  # acknowledged, but only the journal has it
-    monkeypatch.undo()
-    reopened = InstanceStore(tmp_path / "store", log, journal=False)
-    assert [e.sha256 for e in instance_events(log)] == [hashlib.sha256(data).hexdigest()]
-    assert reopened.read_bytes(instance_events(log)[0].sop_instance_uid) == data
-    reopened.close()
-
-
-def test_without_journal_put_takes_the_direct_path(tmp_path: Path, log: MemoryLog) -> None:
-    store = InstanceStore(tmp_path / "store", log, journal=False)
-    stored = store.put(ct_files(1)[0], source="dimse", wait_for_publication=False)
-    # Direct path: the event is in the log when put returns, nothing written behind.
+def test_put_publishes_before_it_returns(tmp_path: Path, log: MemoryLog) -> None:
+    store = InstanceStore(tmp_path / "store", log)
+    stored = store.put(ct_files(1)[0], source="dimse")
+    # The event is in the log, and the file in place, when the door acknowledges.
     assert [e.sop_instance_uid for e in instance_events(log)] == [stored.sop_instance_uid]
-    assert not (tmp_path / "store" / "journal").exists()
+    assert Path(stored.path).is_file()
     store.close()
+
+
+def test_a_second_store_on_one_directory_is_refused(tmp_path: Path, log: MemoryLog) -> None:
+    store = InstanceStore(tmp_path / "store", log)
+    with pytest.raises(DicomError, match="is open in another InstanceStore or process"):
+        InstanceStore(tmp_path / "store", log)
+    store.close()
+    InstanceStore(tmp_path / "store", log).close()  # free again once closed
+
+
+def test_a_journal_left_by_an_earlier_version_is_refused_with_what_to_do(
+    tmp_path: Path, log: MemoryLog
+) -> None:
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "journal").write_bytes(bytes(4096))
+    with pytest.raises(DicomError, match="open the store once with that version"):
+        InstanceStore(tmp_path / "store", log)
+    (tmp_path / "store" / "journal").unlink()
+    InstanceStore(tmp_path / "store", log).close()  # the lock was released by the failure

@@ -17,8 +17,8 @@ any                       anything else, bad PDU      A-ABORT; ABORTED
 ========================  ==========================  =========================
 
 Every C-STORE is answered only after :meth:`InstanceStore.put` returned, so
-a success status always means durably stored; the store writes the file and
-announces the instance behind the acknowledgement. The completion signal goes to
+a success status always means durably stored and announced in the log. The
+completion signal goes to
 the log before the A-RELEASE-RP, so a sender that sees its release
 confirmed knows its instances are announced as complete. An aborted
 association publishes no completion signal: what it sent is stored and
@@ -291,7 +291,6 @@ def _store(
             calling_ae=calling,
             transfer_syntax_uid=transfer,
             sop_class_uid=sop_class or None,
-            wait_for_publication=False,  # durable is what the status promises
             arrival=arrival,
         )
     except SopClassMismatchError as exc:

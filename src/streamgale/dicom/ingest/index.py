@@ -11,8 +11,8 @@ commit): a crash may roll back the newest rows, but SQLite's write-ahead log
 always keeps a prefix of the commits, and :class:`InstanceStore` replays the
 log past that prefix on start-up, so no row an acknowledgement depends on
 stays lost. It saves one fsync per instance. The log may lose its newest
-records too (the ingest journal, not the log, holds an instance until a
-checkpoint), so a row may claim an offset the log no longer has:
+records too (a store opened with ``fsync=False`` does not sync it), so a
+row may claim an offset the log no longer has:
 :meth:`InstanceIndex.unpublish_from` turns such rows back into pending ones.
 
 >>> index = InstanceIndex(Path(":memory:"))

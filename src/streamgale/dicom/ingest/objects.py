@@ -8,7 +8,7 @@ Layout under the object directory::
 A name never comes from a DICOM value, so a crafted UID or patient name
 cannot escape the directory or collide with another file.
 
-Two ways to write. :meth:`ObjectFiles.write` is durable on return, with two
+:meth:`ObjectFiles.write` is durable on return, with two
 flush rounds overlapped into one: the
 file is created under its final name, written, and then the file and its
 directory (and any directory just created for it) are fsynced in parallel,
@@ -17,11 +17,6 @@ in the middle can leave a torn file under a final name, but never one that
 anything refers to (the index and the log only learn of a file after this
 returns), and a later write of the same content checks the digest of what
 is there and replaces it if it does not match.
-
-:meth:`ObjectFiles.materialize` writes without flushing, for callers that
-already hold the bytes durably elsewhere (the ingest journal); a later
-:meth:`ObjectFiles.make_durable` flushes a whole batch of such files and the
-directory entries they need at once.
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as tmp:
@@ -34,14 +29,11 @@ directory entries they need at once.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import logging
 import os
-import sys
-import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -49,8 +41,8 @@ from streamgale.fsutil import fsync_dir
 
 __all__ = ["Content", "ObjectFiles"]
 
-Content = Sequence[bytes | memoryview] | Callable[[int], None]
-"""An object's bytes, in pieces, or a function that writes them to a file descriptor."""
+Content = Sequence[bytes | memoryview]
+"""An object's bytes, in pieces."""
 
 logger = logging.getLogger("streamgale.dicom.ingest")
 
@@ -76,9 +68,6 @@ class ObjectFiles:
         self._durable_dirs: set[Path] = {self._root, self._objects, self._tmp}
         # Directories known to exist, durable or not: no mkdir call needed.
         self._created_dirs: set[Path] = set()
-        # Directories holding entries that materialize() created and no fsync covered yet.
-        self._dirty_dirs: set[Path] = set()
-        self._dirty_lock = threading.Lock()
         # Leftovers of replacements a crash interrupted: never renamed, never referenced.
         for leftover in self._tmp.iterdir():
             leftover.unlink(missing_ok=True)
@@ -125,55 +114,6 @@ class ObjectFiles:
             os.close(fd)
         return sha, path
 
-    def materialize(self, sha256: str, content: Content) -> Path:
-        """Write the object whose digest is ``sha256`` without flushing it; return its path.
-
-        ``content`` is the bytes, in pieces, or a function writing them to a
-        file descriptor. The caller vouches that ``sha256`` is their digest and
-        that they are durable elsewhere until :meth:`make_durable` covers the
-        path. An intact file already there is kept; a torn one is replaced.
-        """
-        path = self.path_for(sha256)
-        parents = self._unsynced_parents(path.parent)
-        with self._dirty_lock:
-            self._dirty_dirs.add(path.parent)
-            self._dirty_dirs.update(parents)
-        try:
-            fd = _create(path)
-        except FileExistsError:
-            self._keep_or_replace(path, sha256, content, flush=False)
-            return path
-        try:
-            _write_content(fd, content)
-            _start_writeback(fd)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        finally:
-            os.close(fd)
-        return path
-
-    def make_durable(self, paths: Sequence[Path]) -> None:
-        """Flush files written by :meth:`materialize`, and the directory entries they need.
-
-        The flushes run in parallel, so the file system can commit them
-        together. A file missing by now (deleted by hand) is skipped with a
-        warning: there is nothing left to flush.
-        """
-        with self._dirty_lock:
-            dirs, self._dirty_dirs = self._dirty_dirs, set()
-        try:
-            pending = [self._flushers.submit(_fsync_file_if_present, p) for p in paths]
-            pending += [self._flushers.submit(fsync_dir, d) for d in dirs if d.is_dir()]
-            for future in pending:
-                future.result()
-        except BaseException:
-            with self._dirty_lock:
-                self._dirty_dirs.update(dirs)
-            raise
-        for path in paths:
-            self._mark_durable(path.parent)
-
     def verify(self, path: Path, sha256: str) -> bool:
         """Whether ``path`` exists and holds exactly the bytes with this digest."""
         try:
@@ -198,7 +138,7 @@ class ObjectFiles:
         tmp = self._tmp / f"{uuid.uuid4().hex}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            _write_content(fd, content)
+            _write_all(fd, content)
             if flush:
                 os.fsync(fd)
         finally:
@@ -230,57 +170,11 @@ class ObjectFiles:
         return parents
 
 
-def _writeback_starter() -> Callable[[int], None]:
-    """A function that starts writing a file's dirty pages to disk, without waiting.
-
-    Linux's ``sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)``: files
-    written now are then mostly on disk by the time a checkpoint flushes
-    them, so the checkpoint is a short burst of metadata commits rather than
-    tens of megabytes of data at once, which would stall the journal's own
-    flushes behind it. Elsewhere, or if the call is missing, it does nothing:
-    the hint only spreads the work, :meth:`ObjectFiles.make_durable` is what
-    makes files durable.
-    """
-    if not sys.platform.startswith("linux"):
-        return lambda fd: None
-    try:
-        call = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return lambda fd: None
-    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    call.restype = ctypes.c_int
-
-    def start(fd: int) -> None:
-        call(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)  # only a hint: a failure changes nothing
-
-    return start
-
-
-_SYNC_FILE_RANGE_WRITE = 2
-_start_writeback = _writeback_starter()
-
-
 def _digest(chunks: Sequence[bytes | memoryview]) -> str:
     digest = hashlib.sha256()
     for chunk in chunks:
         digest.update(chunk)
     return digest.hexdigest()
-
-
-def _create(path: Path) -> int:
-    """Create ``path`` exclusively, again with its directory if that vanished meanwhile."""
-    try:
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-
-
-def _write_content(fd: int, content: Content) -> None:
-    if callable(content):
-        content(fd)
-    else:
-        _write_all(fd, content)
 
 
 def _write_all(fd: int, chunks: Sequence[bytes | memoryview]) -> None:
@@ -303,13 +197,6 @@ def _advance(pending: list[memoryview], written: int) -> list[memoryview]:
 def _fsync_all(directories: list[Path]) -> None:
     for directory in directories:
         fsync_dir(directory)
-
-
-def _fsync_file_if_present(path: Path) -> None:
-    try:
-        _fsync_file(path)
-    except FileNotFoundError:
-        logger.warning("stored file %s vanished before it was flushed", path)
 
 
 def _fsync_file(path: Path) -> None:

@@ -6,42 +6,30 @@
    what an :class:`~streamgale.dicom.ingest.arrival.Arrival` read while the
    bytes came in): the UIDs and routing attributes, refusing it with
    :class:`~streamgale.errors.InvalidInstanceError` if they are missing;
-2. dedupes by SOP Instance UID (0008,0018), against the index and the
-   instances still being written behind: a resend is harmless, unless the
-   copy stored earlier was quarantined or discarded (``supersedes``): then
-   the resend is stored and announced as a new version of the instance;
-3. makes it durable with one write: the event and the Part-10 file (preamble
-   zeroed) go to the ingest journal as one record
-   (:mod:`~streamgale.dicom.ingest.journal`), around the page cache and
-   durable on return where the disk allows it, else flushed with an
-   ``fdatasync`` shared by concurrent ``put`` calls;
-4. has the rest written behind (:mod:`~streamgale.dicom.ingest.writebehind`):
-   the file named by its SHA-256 (:mod:`~streamgale.dicom.ingest.objects`),
-   the :class:`~streamgale.dicom.ingest.events.InstanceEvent` on the log
-   topic and the SQLite row (:mod:`~streamgale.dicom.ingest.index`), none of
-   them flushed; by default ``put`` waits for that too.
+2. dedupes by SOP Instance UID (0008,0018) against the index: a resend is
+   harmless, unless the copy stored earlier was quarantined or discarded
+   (``supersedes``): then the resend is stored and announced as a new
+   version of the instance;
+3. writes the Part-10 file (preamble zeroed) named by its SHA-256
+   (:mod:`~streamgale.dicom.ingest.objects`) and fsyncs it with its
+   directory entries;
+4. adds the SQLite row (:mod:`~streamgale.dicom.ingest.index`) and appends
+   the :class:`~streamgale.dicom.ingest.events.InstanceEvent` to the log
+   topic, synced.
 
-From step 3 on, no crash can lose the instance, so a door may acknowledge
-once ``put`` returns: the journal holds the instance until a background
-checkpoint has flushed its file, the directory entries and the log together,
-batch by batch, and opening the store after a crash redoes step 4 for every
-record past the last checkpoint. An instance too large for the journal (over
-half of ``journal_bytes``) takes the direct path instead: file and directory
-fsynced, indexed, then the event appended and the log synced.
-
-**Which log.** Any fsync policy is durable: the store syncs the log itself
-at each checkpoint, after a completion signal and after a release. With
-``FsyncPolicy.NEVER`` (or ``INTERVAL``) an instance costs the log no flush;
-with ``ALWAYS`` every event appended waits for one.
+Once ``put`` returns no crash can lose the instance, and its event is in
+the log, so a door may acknowledge and the pipeline may read it at once.
+(An ingest journal that acknowledged after one journal write and wrote the
+rest behind was measured and removed: it delayed instances reaching the
+models, see BENCHMARKS.md.)
 
 **Crash recovery.** Opening a store marks any index row whose event the log
 lost as unpublished, replays the log past the index's last published offset
 (the index may lag: it commits without fsync, see
-:mod:`~streamgale.dicom.ingest.index`), then replays the journal past its
-last checkpoint (rewriting any file a power loss took, publishing any event
-the log lacks), and finally publishes every row still unpublished
-(:meth:`InstanceStore.republish_pending`). Each stored instance therefore has
-exactly one instance event in the log, whatever the crash.
+:mod:`~streamgale.dicom.ingest.index`), and finally publishes every row
+still unpublished whose file is intact (:meth:`InstanceStore.republish_pending`).
+Each stored instance therefore has exactly one instance event in the log,
+whatever the crash.
 
 **A full disk.** :meth:`InstanceStore.put` refuses (an ``ENOSPC`` OSError,
 which the doors answer with 0xA700 or HTTP 507) any instance that would leave
@@ -52,8 +40,9 @@ the space that results and checkpoints of the work already accepted need.
 from __future__ import annotations
 
 import errno
-import hashlib
+import fcntl
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -69,7 +58,6 @@ from streamgale.dicom.ingest.index import IndexRow, InstanceIndex
 from streamgale.dicom.ingest.inspection import Inspected, inspect_instance
 from streamgale.dicom.ingest.objects import ObjectFiles
 from streamgale.dicom.ingest.retention import PurgeReport, RetentionPolicy, purge_instances
-from streamgale.dicom.ingest.writebehind import WriteBehind
 from streamgale.errors import ConfigError, DicomError, InvalidInstanceError, LogError
 from streamgale.log.base import Log
 
@@ -79,7 +67,6 @@ logger = logging.getLogger("streamgale.dicom.ingest")
 
 _PARTITION = 0
 _SCAN_BATCH = 1024
-_MIN_JOURNAL = 1024 * 1024
 RESERVE_BYTES = 32 * 1024 * 1024
 """Free space :meth:`InstanceStore.put` leaves for the work already accepted."""
 
@@ -119,17 +106,11 @@ class InstanceStore:
     events on ``topic`` (created with one partition if absent, so that a
     completion signal always follows the instance events it covers).
     Instances larger than ``max_instance_bytes`` are refused. ``clock``
-    gives the unix time stamped on events. ``journal_bytes`` is the size of
-    the ingest journal (``directory/journal``), which holds instances until a
-    checkpoint: larger means rarer checkpoints; instances over half of it
-    take the slower direct path. All methods are thread-safe. A directory
-    has one open store at a time (:class:`~streamgale.errors.DicomError`
+    gives the unix time stamped on events. All methods are thread-safe. A
+    directory has one open store at a time (:class:`~streamgale.errors.DicomError`
     otherwise).
 
-    ``journal=False`` keeps every instance on the direct path (file, directory
-    and log flushed before the acknowledgement): slower to acknowledge, but
-    with nothing written behind, events reach a pipeline sooner under load.
-    ``fsync=False`` trades power-loss safety for speed: no journal, files
+    ``fsync=False`` trades power-loss safety for speed: files
     are not forced to disk and the log is not synced by ``put`` (give it a
     log whose policy is not ``ALWAYS``), so an acknowledged instance
     survives ``kill -9`` of the process, which leaves the kernel's page cache
@@ -158,8 +139,6 @@ class InstanceStore:
         max_instance_bytes: int = 2 * 1024**3,
         clock: Callable[[], float] = time.time,
         fsync: bool = True,
-        journal: bool = True,
-        journal_bytes: int = 64 * 1024**2,
         on_refused: RefusalListener | None = None,
         supersedes: Callable[[InstanceEvent], bool] | None = None,
         superseded: Callable[[InstanceEvent], object] | None = None,
@@ -175,10 +154,9 @@ class InstanceStore:
         if max_instance_bytes <= 0:
             msg = f"max_instance_bytes must be positive, got {max_instance_bytes}"
             raise ConfigError(msg, key="max_instance_bytes")
-        if journal_bytes < _MIN_JOURNAL:
-            msg = f"journal_bytes must be at least {_MIN_JOURNAL}, got {journal_bytes}"
-            raise ConfigError(msg, key="journal_bytes")
         self._directory = Path(directory)
+        self._directory.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock(self._directory)
         self._log = log
         self._topic = topic
         self._max_bytes = max_instance_bytes
@@ -188,24 +166,11 @@ class InstanceStore:
         self._index = InstanceIndex(self._directory / "index.sqlite")
         self._claims = UidClaims()
         self._closed = False
-        self._behind: WriteBehind | None = None
         try:
-            # A journal left by an earlier run may hold acknowledged instances:
-            # it is replayed (and kept in use) even when this run asked for none.
-            if fsync and (journal or (self._directory / "journal").exists()):
-                self._behind = WriteBehind(
-                    self._directory,
-                    capacity=journal_bytes,
-                    objects=self._objects,
-                    index=self._index,
-                    log=log,
-                    topic=topic,
-                )
+            _refuse_journal(self._directory)
             self._ensure_topic()
             self._index.unpublish_from(self._log.end_offset(self._topic, _PARTITION))
             self._replay_log()
-            if self._behind is not None:
-                self._behind.replay(self._publish)
             self.republish_pending()
         except BaseException:
             self.close()
@@ -246,7 +211,6 @@ class InstanceStore:
         calling_ae: str | None = None,
         transfer_syntax_uid: str | None = None,
         sop_class_uid: str | None = None,
-        wait_for_publication: bool = True,
         arrival: Arrival | None = None,
     ) -> StoredInstance:
         """Store one instance durably and publish its event; return what was stored.
@@ -259,14 +223,8 @@ class InstanceStore:
         raises :class:`SopClassMismatchError`. ``data`` is not kept after
         return, so a reused receive buffer is fine.
 
-        On return the instance is durable: no crash can lose it. With
-        ``wait_for_publication`` (the default) its file is also in place and
-        its event in the log (the index row too, in effect: opening the store
-        rebuilds it from the log). Without, the file, the event and the row
-        follow shortly, written behind on another thread: that is for a door
-        that only needs to acknowledge, such as the DIMSE SCP, and it saves
-        that work from the sender's wait. Every other method of the store
-        waits for the writing behind to catch up first.
+        On return the instance is durable (no crash can lose it), its file is
+        in place and its event in the log.
 
         ``arrival``, when given, saw ``data`` arrive (a bare dataset in its
         transfer syntax) and has already done the inspection and hashing.
@@ -306,33 +264,17 @@ class InstanceStore:
                     "send the dataset under its own SOP class"
                 )
                 raise SopClassMismatchError(msg, sop_instance_uid=found.sop_instance_uid)
-            behind = self._behind
             with self._claims.claim(found.sop_instance_uid):
                 known = self._known(found.sop_instance_uid)
                 if known is not None and self._superseded(known):
                     event = self._replace(known, found, source, calling_ae, sha)
                     return _stored(event, duplicate=False)
                 if known is not None:
-                    if wait_for_publication:
-                        self._settle()
                     return _stored(known, duplicate=True)
-                if behind is None or not behind.fits(found.size):
-                    event = self._write(found, source, calling_ae, sha)
-                    self._index.insert(
-                        event, log_hint=self._log.end_offset(self._topic, _PARTITION)
-                    )
-                    self._publish(event)
-                    return _stored(event, duplicate=False)
-                if sha is None:
-                    digest = hashlib.sha256()
-                    for chunk in found.chunks:
-                        digest.update(chunk)
-                    sha = digest.hexdigest()
-                event = self._event(found, source, calling_ae, sha, self._objects.path_for(sha))
-                event, task = behind.store(event, found.chunks)
-            if wait_for_publication:
-                behind.wait(task)
-            return _stored(event, duplicate=False)
+                event = self._write(found, source, calling_ae, sha)
+                self._index.insert(event, log_hint=self._log.end_offset(self._topic, _PARTITION))
+                self._publish(event)
+                return _stored(event, duplicate=False)
 
     @contextmanager
     def _telling_refusals(self, source: str, calling_ae: str | None, size: int) -> Iterator[None]:
@@ -347,13 +289,6 @@ class InstanceStore:
     def get(self, sop_instance_uid: str) -> StoredInstance:
         """The stored instance with this SOP Instance UID; KeyError if there is none."""
         row = self._index.get(sop_instance_uid)
-        if row is None or not row.published:
-            # Not announced yet (or unknown): wait for the writing behind, for
-            # this one instance when it is in flight (a pipeline that read its
-            # event must not queue behind newer arrivals), else for everything.
-            if self._behind is None or not self._behind.wait_for(sop_instance_uid):
-                self._settle()
-            row = self._index.get(sop_instance_uid)
         if row is None:
             raise KeyError(f"no stored instance has SOP Instance UID {sop_instance_uid}")
         return _stored(row.event, duplicate=False)
@@ -368,11 +303,9 @@ class InstanceStore:
 
     def study(self, study_instance_uid: str) -> list[StoredInstance]:
         """Every stored instance of a study, in no particular order."""
-        self._settle()
         return [_stored(e, duplicate=False) for e in self._index.study(study_instance_uid)]
 
     def __len__(self) -> int:
-        self._settle()
         return self._index.count()
 
     def signal_complete(
@@ -384,7 +317,6 @@ class InstanceStore:
         and series UIDs come from the index. The signal is durable on return.
         """
         self._check_open()
-        self._settle()  # the instances' events first: the signal follows them in the log
         events = [
             row.event for row in map(self._index.get, dict.fromkeys(sop_instance_uids)) if row
         ]
@@ -406,7 +338,6 @@ class InstanceStore:
         return. KeyError if no instance has this SOP Instance UID.
         """
         self._check_open()
-        self._settle()
         with self._claims.claim(sop_instance_uid):
             event = replace(self.get(sop_instance_uid).event, source="release")
             self._index.unmark_processed(sop_instance_uid)
@@ -429,7 +360,6 @@ class InstanceStore:
         if not policy.limited or (not force and time.monotonic() < self._retention_due):
             return None
         self._retention_due = time.monotonic() + policy.interval
-        self._settle()
         return purge_instances(self._index, policy, now=self._clock(), quarantined=self._superseded)
 
     def reprocess_requested(self) -> int:
@@ -464,7 +394,6 @@ class InstanceStore:
         (its sender was never acknowledged and will resend).
         """
         self._check_open()
-        self._settle()
         published = 0
         for row in self._index.pending():
             with self._claims.claim(row.event.sop_instance_uid):
@@ -484,7 +413,7 @@ class InstanceStore:
         return published
 
     def close(self) -> None:
-        """Finish the writing behind, checkpoint the journal, close the index.
+        """Close the index and release the directory.
 
         The log belongs to the caller and stays open. Call it once no ``put``
         is running (stop the doors first).
@@ -493,18 +422,13 @@ class InstanceStore:
             return
         self._closed = True
         try:
-            if self._behind is not None:
-                self._behind.close()
-        finally:
             self._objects.close()
             self._index.close()
+        finally:
+            os.close(self._lock_fd)
 
     def _known(self, sop_instance_uid: str) -> InstanceEvent | None:
         """The event of an instance already stored (publishing it if a crash kept it back)."""
-        if self._behind is not None:
-            in_flight = self._behind.in_flight(sop_instance_uid)
-            if in_flight is not None:
-                return in_flight
         row = self._index.get(sop_instance_uid)
         if row is None:
             return None
@@ -525,7 +449,6 @@ class InstanceStore:
         sha: str | None,
     ) -> InstanceEvent:
         """Store a resend as the new version of ``known``: file, row, event (direct path)."""
-        self._settle()
         event = self._write(found, source, calling_ae, sha)
         self._index.replace(event, log_hint=self._log.end_offset(self._topic, _PARTITION))
         self._index.unmark_processed(event.sop_instance_uid)
@@ -538,11 +461,6 @@ class InstanceStore:
         if self._on_superseded is not None:
             self._on_superseded(event)
         return event
-
-    def _settle(self) -> None:
-        """Wait until every instance stored so far is written and announced."""
-        if self._behind is not None:
-            self._behind.drain()
 
     def _write(
         self, found: Inspected, source: Source, calling_ae: str | None, sha: str | None
@@ -611,6 +529,35 @@ class InstanceStore:
     def _check_open(self) -> None:
         if self._closed:
             raise DicomError(f"the instance store at {self._directory} is closed; open a new one")
+
+
+def _lock(directory: Path) -> int:
+    """Lock ``directory`` for this store: two stores writing one index and log would
+    publish instances twice."""
+    fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        msg = (
+            f"the instance store {directory} is open in another InstanceStore or process; "
+            "close that store first or use another directory"
+        )
+        raise DicomError(msg) from None
+    return fd
+
+
+def _refuse_journal(directory: Path) -> None:
+    """Refuse a store an earlier version left with an ingest journal: it may hold
+    acknowledged instances that only that version can replay."""
+    journal = directory / "journal"
+    if journal.exists():
+        msg = (
+            f"{journal} is an ingest journal of an earlier StreamGale, which may hold "
+            "acknowledged instances; open the store once with that version (it replays "
+            "the journal on opening and checkpoints it on closing), then delete the file"
+        )
+        raise DicomError(msg)
 
 
 def _prepared(
