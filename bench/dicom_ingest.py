@@ -16,6 +16,8 @@ sent by dcmtk's ``storescu`` (with ``TCP_NODELAY=1``, one association) to:
   but not against power loss (storescp's own guarantee).
 
 Rounds alternate the SCPs, and the ratio to storescp is taken per round.
+Each SCP's CPU time per instance (user + system, from ``/proc``) is reported
+too: on a shared machine it moves far less than the rates do.
 Before each send the page cache is flushed (``os.sync``), so no SCP pays for
 the writeback of the previous one's files. Target (issue 8): the app's
 default path >= 0.5x storescp.
@@ -97,11 +99,19 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _send(port: int, folder: Path) -> float:
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) the process used so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _send(port: int, folder: Path, pid: int) -> tuple[float, float]:
+    """Send the folder; return the wall seconds and the SCP's CPU seconds it took."""
     env = {**os.environ, "TCP_NODELAY": "1"}
     # Each SCP starts without the previous one's dirty pages still queued for the
     # disk, which would otherwise slow whichever SCP flushes next.
     os.sync()
+    cpu = _cpu(pid)
     start = time.perf_counter()
     subprocess.run(
         ["storescu", "-aec", "STREAMGALE", "+sd", "127.0.0.1", str(port), str(folder)],
@@ -109,10 +119,10 @@ def _send(port: int, folder: Path) -> float:
         env=env,
         capture_output=True,
     )
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu(pid) - cpu
 
 
-def _storescp(folder: Path, work: Path) -> float:
+def _storescp(folder: Path, work: Path) -> tuple[float, float]:
     out = work / "storescp"
     out.mkdir()
     port = _port()
@@ -123,13 +133,13 @@ def _storescp(folder: Path, work: Path) -> float:
     )
     time.sleep(0.5)
     try:
-        return _send(port, folder)
+        return _send(port, folder, peer.pid)
     finally:
         peer.terminate()
         peer.wait()
 
 
-def _python_scp(script: str, folder: Path, work: Path, mode: str) -> float:
+def _python_scp(script: str, folder: Path, work: Path, mode: str) -> tuple[float, float]:
     port = _port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     scp = subprocess.Popen(
@@ -140,20 +150,21 @@ def _python_scp(script: str, folder: Path, work: Path, mode: str) -> float:
     )
     assert scp.stdout is not None and scp.stdout.readline().strip() == "ready"
     try:
-        return _send(port, folder)
+        return _send(port, folder, scp.pid)
     finally:
         scp.terminate()
         scp.wait()
 
 
-def _rate(scp: str, folder: Path, work: Path, instances: int) -> float:
+def _rate(scp: str, folder: Path, work: Path, instances: int) -> tuple[float, float]:
+    """Instances per second, and CPU milliseconds of the SCP per instance."""
     if scp == "storescp":
-        seconds = _storescp(folder, work)
+        seconds, cpu = _storescp(folder, work)
     elif scp == "pynetdicom":
-        seconds = _python_scp(_PYNETDICOM, folder, work, scp)
+        seconds, cpu = _python_scp(_PYNETDICOM, folder, work, scp)
     else:
-        seconds = _python_scp(_STREAMGALE, folder, work, scp)
-    return instances / seconds
+        seconds, cpu = _python_scp(_STREAMGALE, folder, work, scp)
+    return instances / seconds, cpu * 1000 / instances
 
 
 def main() -> None:
@@ -174,18 +185,26 @@ def main() -> None:
         folder = root / "ct"
         write_instances(ct_series(slices=args.instances, size=512, seed=1), folder)
         ratios: dict[str, list[float]] = {s: [] for s in scps if s != "storescp"}
+        cpus: dict[str, list[float]] = {}
         for r in range(args.rounds):
             work = root / f"round{r}"
             work.mkdir()
-            rates = {s: _rate(s, folder, work, args.instances) for s in scps}
-            peer = rates["storescp"]
-            cells = [f"storescp {peer:.0f}/s"]
+            measured = {s: _rate(s, folder, work, args.instances) for s in scps}
+            peer, peer_cpu = measured["storescp"]
+            cells = [f"storescp {peer:.0f}/s, {peer_cpu:.2f} ms CPU"]
             for name, values in ratios.items():
-                values.append(rates[name] / peer)
-                cells.append(f"{name} {rates[name]:.0f}/s ({rates[name] / peer:.2f}x)")
+                rate, cpu = measured[name]
+                values.append(rate / peer)
+                cpus.setdefault(name, []).append(cpu)
+                cells.append(f"{name} {rate:.0f}/s ({rate / peer:.2f}x), {cpu:.2f} ms CPU")
+            cpus.setdefault("storescp", []).append(peer_cpu)
             print(f"round {r + 1}: " + " | ".join(cells), flush=True)
         for name, values in ratios.items():
-            print(f"{name}: median {statistics.median(values):.2f}x storescp")
+            print(
+                f"{name}: median {statistics.median(values):.2f}x storescp, "
+                f"{statistics.median(cpus[name]):.2f} ms CPU per instance "
+                f"(storescp {statistics.median(cpus['storescp']):.2f} ms)"
+            )
 
 
 if __name__ == "__main__":
