@@ -183,3 +183,22 @@ def test_version_2_keeps_the_seg_reference_of_the_study(app: Any) -> None:
         .ReferencedSOPSequence[0]
         .ReferencedSOPInstanceUID
     ) == str(pydicom.dcmread(v1.sr_path).SOPInstanceUID)
+
+
+def test_the_study_timings_include_building_the_sr(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamgale.dicom.radiology import finalize
+
+    build_sr = finalize.build_sr
+
+    def slow_build_sr(*args: Any, **kwargs: Any) -> Any:
+        sr = build_sr(*args, **kwargs)
+        time.sleep(0.3)  # stands for a large study's SR
+        return sr
+
+    monkeypatch.setattr(finalize, "build_sr", slow_build_sr)
+    series = ct_series(slices=2, size=64, lesion=True, seed=41, patient_id="TIMED")
+    summary = _process(app, series)
+    assert summary.timings_ms["results"] >= 300
+    assert summary.timings_ms["last_instance_to_result"] >= 300

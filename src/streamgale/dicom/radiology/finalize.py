@@ -17,6 +17,7 @@ series) supersedes the previous result, version + 1, and keeps its findings.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -220,7 +221,11 @@ class Finalizer:
             previous_versions=[_read(previous.sr_path)] if previous and previous.sr_path else None,
             demo=self._demo,
         )
-        return self._results.put(result, sr=to_part10_bytes(sr), seg=seg_bytes)
+        sr_bytes = to_part10_bytes(sr)
+        # The timings end here, with the SR and SEG built and encoded, not
+        # before (the record is stored with them, so the store's write is out).
+        result = dataclasses.replace(result, timings=_timings(outcomes, started))
+        return self._results.put(result, sr=sr_bytes, seg=seg_bytes)
 
     def _finding(
         self,

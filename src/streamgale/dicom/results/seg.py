@@ -104,10 +104,10 @@ def mask_measurements(
     (25.0, 100.0, 'mm2')
     """
     arr = np.asarray(mask)
-    binary = arr >= threshold if arr.dtype.kind == "f" else arr.astype(bool)
+    binary = arr >= threshold if arr.dtype.kind == "f" else arr.astype(bool, copy=False)
     if binary.ndim == 2:
         binary = binary[np.newaxis]
-    per_frame = binary.reshape(binary.shape[0], -1).sum(axis=1)
+    per_frame = np.count_nonzero(binary.reshape(binary.shape[0], -1), axis=1)
     if not per_frame.any():
         return {}
     pixel_area = float(pixel_spacing[0]) * float(pixel_spacing[1])
