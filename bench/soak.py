@@ -58,7 +58,7 @@ folders = sorted(Path(sys.argv[5]).iterdir())
 templates = [[dcmread(f) for f in sorted(d.glob("*.dcm"))] for d in folders]
 ae = AE(ae_title="SOAK")
 ae.add_requested_context("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1")
-start, sent, study = time.perf_counter(), 0, 0
+start, sent, failed, study = time.perf_counter(), 0, 0, 0
 while time.perf_counter() - start < seconds:
     series = templates[study % len(templates)][:per_study]
     study_uid, series_uid = generate_uid(), generate_uid()
@@ -66,15 +66,19 @@ while time.perf_counter() - start < seconds:
     for ds in series:
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        deadline = start + sent / rate
+        deadline = start + (sent + failed) / rate
         while time.perf_counter() < deadline:
             time.sleep(0.0005)
-        status = assoc.send_c_store(ds)
-        assert status and status.Status == 0, status
-        sent += 1
-    assoc.release()
+        status = assoc.send_c_store(ds) if assoc.is_established else None
+        if status and status.Status == 0:
+            sent += 1
+        else:
+            failed += 1
+            print("failed", ds.SOPInstanceUID, status, file=sys.stderr, flush=True)
+    if assoc.is_established:
+        assoc.release()
     study += 1
-print("sent", sent, study, flush=True)
+print("sent", sent, study, failed, flush=True)
 """
 
 
@@ -191,7 +195,8 @@ def soak(minutes: float, rate: float, slices: int, size: int, idle: float) -> li
             out, _ = sender.communicate()
             if sender.returncode != 0:
                 sys.exit("the C-STORE sender failed")
-            studies = int(out.split()[2])
+            sent, studies, failed = (int(n) for n in out.split()[-3:])
+            print(f"sent {sent} instances in {studies} studies, {failed} refused or failed")
             deadline = time.monotonic() + 120
             while recorder.results < studies and time.monotonic() < deadline:
                 time.sleep(0.2)

@@ -149,13 +149,17 @@ class Runtime:
             if not progressed:
                 self._idle(next_checkpoint)
 
-    def _process_all(self) -> bool:
+    def _process_all(self, deadline: float | None = None) -> bool:
+        """Let every step consume, sinks first; with ``deadline`` (perf_counter), one
+        batch per step and none once it has passed (a bounded checkpoint drain)."""
         progressed = False
         for node in reversed(self._nodes):
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
             if isinstance(node, SinkNode):
                 progressed |= self._drain_sink(node)
             elif isinstance(node, OpNode):
-                progressed |= self._run_op(node)
+                progressed |= self._run_op(node, _BATCHES_PER_TURN if deadline is None else 1)
         return progressed
 
     def _run_op(self, node: OpNode, budget: int = _BATCHES_PER_TURN) -> bool:
@@ -417,7 +421,7 @@ class Runtime:
         what is left is in channels, where the snapshot saves it."""
         deadline = time.perf_counter() + self.config.checkpoint_drain
         while True:
-            self._process_all()
+            self._process_all(deadline)
             drained = self._drain_logic()
             if not drained and not any(has_batches(n) for n in self._nodes):
                 return
