@@ -92,7 +92,8 @@ def test_kill_9_several_times_lands_each_row_once(tmp_path: Path) -> None:
         results = sql.execute("SELECT result_id, version FROM results").rows
         inferences = sql.execute("SELECT instance_uid, model FROM inferences").rows
         events = sql.execute(
-            "SELECT count(*), count(DISTINCT event_id), count(*) FILTER (stage = 'finalized') FROM telemetry"
+            "SELECT count(*), count(DISTINCT event_id), "
+            "count(*) FILTER (stage = 'finalized') FROM telemetry"
         ).rows[0]
     assert sorted(results) == sorted((rid, version) for rid, version, _ in stored)
     assert sorted(inferences) == sorted((sop, "organs") for sop in sops)
