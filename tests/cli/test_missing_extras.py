@@ -46,7 +46,7 @@ def test_running_a_radiology_file_names_all_its_extras(module: str, tmp_path: Pa
     assert done.stderr.strip().endswith(_RADIOLOGY), done.stderr
 
 
-@pytest.mark.parametrize("module", ["pyarrow", "duckdb"])
+@pytest.mark.parametrize("module", ["pydicom", "pyarrow", "duckdb"])
 def test_the_radiology_demo_fails_at_once_naming_all_its_extras(
     module: str, tmp_path: Path
 ) -> None:

@@ -16,11 +16,14 @@ from typing import Any, TypeVar
 import click
 
 from streamgale.cli.options import make_console
-from streamgale.errors import StreamGaleError
+from streamgale.errors import MissingExtraError, StreamGaleError
 
 __all__ = ["DEFAULT_DEMO", "demo"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_EXTRAS = {"radiology": "dicom,inference,lake,sql"}
+"""The extras a demo needs beyond the core (``pip install 'streamgale[...]'``)."""
 
 DEFAULT_DEMO = "radiology"
 """The demo a bare ``streamgale demo`` runs."""
@@ -54,7 +57,7 @@ def demo(ctx: click.Context, *, state_dir: Path | None, serve: bool | None) -> N
     Example:
       streamgale demo
       streamgale demo --no-serve --state-dir /tmp/radiology
-      streamgale demo radiology --studies 6 --state-dir /tmp/radiology
+      streamgale demo radiology --studies 2 --slices 12
       streamgale demo sensors --events 50000 --state-dir /tmp/sensors --keep
     """
     if ctx.invoked_subcommand is None:
@@ -141,6 +144,9 @@ def _run_demo(name: str, **options: Any) -> int:
     try:
         module = importlib.import_module(f"streamgale.demo.{name}")
     except ImportError as exc:
+        missing = _missing_package(exc)
+        if name in _EXTRAS and missing:
+            raise MissingExtraError(f"the {name} demo", _EXTRAS[name], missing) from exc
         raise StreamGaleError(
             f"the {name} demo is not available in this installation "
             f"(cannot import streamgale.demo.{name}: {exc})"
@@ -153,3 +159,10 @@ def _run_demo(name: str, **options: Any) -> int:
         options["console"] = make_console()
     result = module.main(**{k: v for k, v in options.items() if k in accepted})
     return result if isinstance(result, int) else 0
+
+
+def _missing_package(exc: ImportError) -> str | None:
+    """The third-party package whose absence ``exc`` reports, if that is what it is."""
+    cause = exc.__cause__ if isinstance(exc, MissingExtraError) else exc
+    name = getattr(cause, "name", None)
+    return name.split(".")[0] if name and not name.startswith("streamgale") else None

@@ -211,6 +211,8 @@ def _say_listening(console: Console, app: RadiologyService) -> None:
 
 def _send(console: Console, app: RadiologyService, plan: list[DemoStudy], slices: int) -> list[str]:
     """Send every study over DIMSE (one association each); return their Study Instance UIDs."""
+    from pydicom.uid import generate_uid
+
     assert app.scp is not None
     destination = DimseDestination(
         name="streamgale",
@@ -229,6 +231,9 @@ def _send(console: Console, app: RadiologyService, plan: list[DemoStudy], slices
                 lesion=study.lesion,
                 seed=study.seed,
                 patient_id=study.patient_id,
+                # New UIDs each run: a second run in the same --state-dir must not be
+                # taken for a resend of the first (duplicates make no new results).
+                study_uid=generate_uid(),
             )
             c_store(destination, series)  # one association: its release completes the study
             progress.advance(task, slices)
