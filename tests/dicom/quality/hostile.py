@@ -1,0 +1,271 @@
+"""Hostile and real-world-broken instances, as a sender might produce them.
+
+Each case is one single-instance study of its own (so its outcome is
+isolated), built from a valid synthetic CT and then damaged. A case says how
+it may end: ``processed`` (a result, or routed through), ``quarantined``
+(with a reason), or ``refused`` (a DIMSE failure status / STOW-RS failure).
+Several endings are allowed where the standard leaves the choice to the
+receiver; what is never allowed is no ending at all, or two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGLSLossless,
+    RLELossless,
+)
+
+from streamgale.dicom.synthetic import ct_series
+
+__all__ = ["CASES", "HostileCase", "good_study"]
+
+PROCESSED = "processed"
+QUARANTINED = "quarantined"
+REFUSED = "refused"
+ANY_END = frozenset({PROCESSED, QUARANTINED, REFUSED})
+
+
+@dataclass(frozen=True)
+class HostileCase:
+    """One damaged instance: its bytes and the endings it may have."""
+
+    name: str
+    build: Callable[[str], bytes]
+    """Study-unique seed -> the Part 10 file to send."""
+    ends: frozenset[str]
+    dimse: bool = True
+    """Whether dcmtk storescu can send it at all (it must be able to load the file)."""
+
+
+def _uid(text: str) -> str:
+    return "2.25." + str(int(hashlib.sha256(text.encode()).hexdigest()[:30], 16))
+
+
+def good_study(seed: str, slices: int = 2) -> list[Dataset]:
+    """A valid chest CT study of its own (with a lesion, so it gets a finding)."""
+    return ct_series(slices=slices, size=32, lesion=True, seed=7, study_uid=_uid(f"study-{seed}"))
+
+
+def _base(seed: str) -> Dataset:
+    ds = good_study(seed, slices=1)[0]
+    ds.SOPInstanceUID = _uid(f"sop-{seed}")
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return ds
+
+
+def _encode(ds: Dataset, *, check: bool = False) -> bytes:
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=check)
+    return buffer.getvalue()
+
+
+def _with(**changes: Any) -> Callable[[str], bytes]:
+    def build(seed: str) -> bytes:
+        ds = _base(seed)
+        for keyword, value in changes.items():
+            if value is None:
+                delattr(ds, keyword)
+            else:
+                setattr(ds, keyword, value)
+        return _encode(ds)
+
+    return build
+
+
+def _truncated(fraction: float) -> Callable[[str], bytes]:
+    def build(seed: str) -> bytes:
+        data = _encode(_base(seed))
+        return data[: int(len(data) * fraction)]
+
+    return build
+
+
+def _short_pixels(seed: str) -> bytes:
+    ds = _base(seed)
+    ds.PixelData = ds.PixelData[: len(ds.PixelData) // 2]
+    return _encode(ds)
+
+
+def _bits(allocated: int, stored: int) -> Callable[[str], bytes]:
+    def build(seed: str) -> bytes:
+        ds = _base(seed)
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = allocated, stored, stored - 1
+        pixels = ds.Rows * ds.Columns
+        length = (pixels + 7) // 8 if allocated == 1 else pixels * allocated // 8
+        ds.PixelData = bytes(length + length % 2)
+        return _encode(ds)
+
+    return build
+
+
+def _float_pixels(seed: str) -> bytes:
+    ds = _base(seed)
+    del ds.PixelData
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 64, 64, 63
+    ds.DoubleFloatPixelData = bytes(ds.Rows * ds.Columns * 8)
+    return _encode(ds)
+
+
+def _uid_everywhere(keyword: str, value: str) -> Callable[[str], bytes]:
+    def build(seed: str) -> bytes:
+        ds = _base(seed)
+        setattr(ds, keyword, value)
+        if keyword == "SOPInstanceUID":
+            ds.file_meta.MediaStorageSOPInstanceUID = value
+        return _encode(ds)
+
+    return build
+
+
+def _missing(keyword: str) -> Callable[[str], bytes]:
+    def build(seed: str) -> bytes:
+        ds = _base(seed)
+        delattr(ds, keyword)
+        return _encode(ds)
+
+    return build
+
+
+def _text_sr(seed: str) -> bytes:
+    ds = _base(seed)
+    del ds.PixelData
+    for keyword in ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit"):
+        delattr(ds, keyword)
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"  # Basic Text SR Storage
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    return _encode(ds)
+
+
+def _garbage_fragments(syntax: Any) -> Callable[[str], bytes]:
+    def build(seed: str) -> bytes:
+        ds = _base(seed)
+        ds.file_meta.TransferSyntaxUID = syntax
+        garbage = hashlib.sha256(seed.encode()).digest() * 40
+        # A JPEG-family stream that even ends with its end marker, so only decoding finds it out.
+        ds.PixelData = encapsulate([b"\xff\xd8" + garbage + b"\xff\xd9"])
+        ds["PixelData"].VR = "OB"
+        ds["PixelData"].is_undefined_length = True
+        return _encode(ds)
+
+    return build
+
+
+def _rle_garbage(seed: str) -> bytes:
+    ds = _base(seed)
+    ds.file_meta.TransferSyntaxUID = RLELossless
+    header = struct.pack("<16L", 2, 64, 64 + 50, *([0] * 13))
+    ds.PixelData = encapsulate([header + hashlib.sha256(seed.encode()).digest() * 8])
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    return _encode(ds)
+
+
+def _huge_private(seed: str) -> bytes:
+    ds = _base(seed)
+    block = ds.private_block(0x0099, "HOSTILE", create=True)
+    block.add_new(0x01, "OB", bytes(32 << 20))  # 32 MiB of nothing
+    block.add_new(0x02, "LT", "x" * (1 << 20))
+    return _encode(ds)
+
+
+def _deep_sequences(depth: int) -> Callable[[str], bytes]:
+    def build(seed: str) -> bytes:
+        ds = _base(seed)
+        item = Dataset()
+        item.CodeValue = "leaf"
+        for _ in range(depth):
+            outer = Dataset()
+            outer.ContentSequence = Sequence([item])
+            item = outer
+        ds.ContentSequence = item.ContentSequence
+        return _encode(ds)
+
+    return build
+
+
+def _patched(find: bytes, replace: bytes) -> Callable[[str], bytes]:
+    """The encoded file with the first ``find`` (after the file meta) replaced."""
+
+    def build(seed: str) -> bytes:
+        data = _encode(_base(seed))
+        at = data.index(find, 132 + 200)
+        return data[:at] + replace + data[at + len(find) :]
+
+    return build
+
+
+def _rows_bad_length(seed: str) -> bytes:
+    # Rows (0028,0010) US with a 3-byte value: the element is as long as it says, but no US.
+    return _patched(b"\x28\x00\x10\x00US\x02\x00", b"\x28\x00\x10\x00US\x03\x00")(seed)
+
+
+def _length_past_end(seed: str) -> bytes:
+    # Columns (0028,0011) claims 0xFFF0 bytes: everything after it is swallowed.
+    return _patched(b"\x28\x00\x11\x00US\x02\x00", b"\x28\x00\x11\x00US\xf0\xff")(seed)
+
+
+def _duplicate_uid(seed: str) -> bytes:
+    """Same SOP Instance UID as the good study sent first, in another study."""
+    ds = _base(seed)
+    ds.SOPInstanceUID = _uid("shared-sop")
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return _encode(ds)
+
+
+def _not_dicom(seed: str) -> bytes:
+    return b"%PDF-1.4\n" + seed.encode() * 50
+
+
+def _empty(seed: str) -> bytes:
+    return b""
+
+
+NOT_SENT = frozenset({REFUSED})  # storescu cannot even load these: STOW-RS only
+
+CASES: tuple[HostileCase, ...] = (
+    HostileCase("truncated-header", _truncated(0.02), NOT_SENT, dimse=False),
+    HostileCase(
+        "truncated-pixels", _truncated(0.8), frozenset({QUARANTINED, REFUSED}), dimse=False
+    ),
+    HostileCase("short-pixel-data", _short_pixels, frozenset({QUARANTINED, REFUSED})),
+    HostileCase("rows-65535", _with(Rows=65535, Columns=65535), frozenset({QUARANTINED, REFUSED})),
+    HostileCase("frames-1e6", _with(NumberOfFrames=1_000_000), frozenset({QUARANTINED, REFUSED})),
+    HostileCase("bits-1", _bits(1, 1), frozenset({PROCESSED, QUARANTINED})),
+    HostileCase("bits-12", _bits(12, 12), frozenset({QUARANTINED, REFUSED})),
+    HostileCase("bits-32", _bits(32, 32), frozenset({PROCESSED, QUARANTINED})),
+    HostileCase("bits-64", _bits(64, 64), frozenset({QUARANTINED, REFUSED})),
+    HostileCase("double-float", _float_pixels, frozenset({PROCESSED, QUARANTINED})),
+    HostileCase("signed-as-unsigned", _with(PixelRepresentation=0), frozenset({PROCESSED})),
+    HostileCase("pixel-representation-7", _with(PixelRepresentation=7), frozenset({QUARANTINED})),
+    HostileCase("missing-sop-uid", _missing("SOPInstanceUID"), NOT_SENT, dimse=False),
+    HostileCase("missing-study-uid", _missing("StudyInstanceUID"), NOT_SENT),
+    HostileCase("uid-too-long", _uid_everywhere("StudyInstanceUID", "1." * 40 + "1"), NOT_SENT),
+    HostileCase("uid-letters", _uid_everywhere("SeriesInstanceUID", "1.2.abc.4"), NOT_SENT),
+    HostileCase("duplicate-sop-uid", _duplicate_uid, ANY_END),
+    HostileCase("text-sr", _text_sr, frozenset({QUARANTINED})),
+    HostileCase("jpeg-garbage", _garbage_fragments(JPEGBaseline8Bit), frozenset({QUARANTINED})),
+    HostileCase("j2k-garbage", _garbage_fragments(JPEG2000Lossless), frozenset({QUARANTINED})),
+    HostileCase("jpegls-garbage", _garbage_fragments(JPEGLSLossless), frozenset({QUARANTINED})),
+    HostileCase("rle-garbage", _rle_garbage, frozenset({QUARANTINED})),
+    HostileCase("huge-private", _huge_private, frozenset({PROCESSED})),
+    HostileCase("sequences-100-deep", _deep_sequences(100), frozenset({PROCESSED, QUARANTINED})),
+    HostileCase("rows-3-byte-us", _rows_bad_length, frozenset({QUARANTINED, REFUSED}), dimse=False),
+    HostileCase(
+        "length-past-end", _length_past_end, frozenset({QUARANTINED, REFUSED}), dimse=False
+    ),
+    HostileCase("not-dicom", _not_dicom, NOT_SENT, dimse=False),
+    HostileCase("empty", _empty, NOT_SENT, dimse=False),
+)
+"""Every hostile case; ``ends`` are the endings each may have (see the module doc)."""

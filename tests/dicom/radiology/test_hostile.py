@@ -1,0 +1,337 @@
+"""Hostile input through both doors of a running service, as an outside checker sends it.
+
+One service is started for the module. dcmtk ``storescu`` (DIMSE) and raw
+HTTP STOW-RS requests send every case of :mod:`tests.dicom.quality.hostile`,
+each in a study of its own, between two good studies. Every input must then
+end in exactly one state (PS "nothing lost"): processed (a result for its
+own study), quarantined with a reason, or refused to its sender (a DIMSE
+failure status, a STOW-RS failure with its reason). The service must stay
+up, its memory bounded, and the good studies must still get their results.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless, RLELossless
+
+from streamgale.deadletter.store import stored_counts
+from streamgale.dicom.ingest.scp import ScpConfig
+from streamgale.dicom.quality import peek_uids
+from streamgale.dicom.radiology.pipeline import RadiologySettings, StowSettings
+from streamgale.dicom.routing import Route
+from streamgale.dicom.synthetic import write_instances
+from streamgale.inference import load_model_config
+from streamgale.service import RadiologyService
+from tests.dicom.quality.hostile import (
+    CASES,
+    PROCESSED,
+    QUARANTINED,
+    REFUSED,
+    HostileCase,
+    good_study,
+)
+from tests.dicom.radiology.helpers import running
+from tests.inference.onnx_models import segmenter
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+DOORS = ("dimse", "stow")
+_BOUNDARY = "hostile-boundary"
+_MAX_RSS_GROWTH_MIB = 400
+"""Peak RSS growth allowed while the cases are handled: the largest case is 33 MiB
+on the wire; a 65535 x 65535 or 10^6-frame allocation would be gigabytes."""
+# Known defects in files another engineer owns, routed via /work/notes/hostile-findings.md.
+_KNOWN_DEFECTS: dict[tuple[str, str], str] = {
+    ("duplicate-sop-uid", "stow"): (
+        "F1: a SOP Instance UID already stored under another study is acknowledged as a "
+        "harmless resend and dropped (ingest/store.py put)"
+    ),
+}
+
+
+@dataclass
+class Sent:
+    """One case sent through one door, and what the door answered."""
+
+    case: HostileCase
+    door: str
+    sop_instance_uid: str | None
+    study_instance_uid: str | None
+    refused: bool
+    answer: str
+    states: set[str] = field(default_factory=set)
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    sent: dict[tuple[str, str], Sent]
+    good_studies: list[str]
+    rss_growth_mib: float
+    service: RadiologyService
+    state_dir: Path
+
+
+def _storescu() -> str:
+    path = shutil.which("storescu")
+    if path is None:
+        pytest.fail("storescu is missing: install dcmtk (make test does: apt-get install dcmtk)")
+    return path
+
+
+_PROPOSE = {
+    JPEGBaseline8Bit: "-xy",
+    JPEG2000Lossless: "-xv",
+    JPEGLSLossless: "-xt",
+    RLELossless: "-xr",
+}
+"""storescu's option to propose a compressed transfer syntax (it would transcode otherwise)."""
+
+
+def _send_dimse(port: int, path: Path) -> tuple[bool, str]:
+    """(refused, what storescu said), the file sent in its own transfer syntax."""
+    meta = dcmread(path, stop_before_pixels=True, force=True).file_meta
+    propose = _PROPOSE.get(meta.get("TransferSyntaxUID"), "-x=")
+    done = subprocess.run(
+        [_storescu(), "-v", "-R", propose, "-aec", "STREAMGALE", "127.0.0.1", str(port), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    said = done.stdout + done.stderr
+    stored = done.returncode == 0 and "Received Store Response (Success)" in said
+    return not stored, said
+
+
+def _post(url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": content_type}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _multipart(*parts: bytes, boundary: str = _BOUNDARY) -> bytes:
+    chunks = [
+        f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + part + b"\r\n"
+        for part in parts
+    ]
+    return b"".join(chunks) + f"--{boundary}--\r\n".encode()
+
+
+_MULTIPART_DICOM = f'multipart/related; type="application/dicom"; boundary={_BOUNDARY}'
+
+
+def _send_stow(url: str, data: bytes) -> tuple[bool, str]:
+    status, body = _post(f"{url}/studies", _multipart(data), _MULTIPART_DICOM)
+    answer = json.loads(body)
+    return status != 200 or "0008119A" in answer, f"{status} {body[:600]!r}"
+
+
+def _send_good(port: int, folder: Path, seed: str) -> str:
+    study = good_study(seed)
+    files = write_instances(study, folder / seed)
+    for path in files:
+        refused, said = _send_dimse(port, path)
+        assert not refused, said
+    return str(study[0].StudyInstanceUID)
+
+
+def _rss_peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _settle(service: RadiologyService, sent: dict[tuple[str, str], Sent], goods: list[str]) -> None:
+    """Wait (bounded) until the good studies have results and every stored case has ended."""
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        _observe(service, sent)
+        done = {s.study_instance_uid for s in service.summaries}
+        stored = [
+            s
+            for key, s in sent.items()
+            if not s.refused and s.sop_instance_uid and key not in _KNOWN_DEFECTS
+        ]
+        if all(g in done for g in goods) and all(s.states for s in stored):
+            time.sleep(1.0)  # anything still to come (a second state) comes now
+            break
+        time.sleep(0.2)
+    _observe(service, sent)
+
+
+def _observe(service: RadiologyService, sent: dict[tuple[str, str], Sent]) -> None:
+    """Each input's states, from the door's answer, the quarantine and the results."""
+    quarantined: dict[tuple[str | None, str], list[str]] = {}
+    for entry in service.quarantine.list(limit=10_000):
+        key = (entry.sop_instance_uid, entry.source.value)
+        quarantined.setdefault(key, []).append(entry.reason)
+    processed = {
+        (sop, summary.study_instance_uid)
+        for summary in list(service.summaries)
+        for sop in summary.sop_instance_uids
+    }
+    for item in sent.values():
+        item.states = {REFUSED} if item.refused else set()
+        reasons = quarantined.get((item.sop_instance_uid, item.door), [])
+        if reasons and item.sop_instance_uid:
+            item.states.add(QUARANTINED)
+            item.reasons = reasons
+        if (item.sop_instance_uid, item.study_instance_uid) in processed:
+            item.states.add(PROCESSED)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    tmp = tmp_path_factory.mktemp("hostile")
+    model = load_model_config(
+        segmenter(
+            tmp,
+            size=32,
+            preprocessing={"voi": "lung", "size": [32, 32]},
+            thresholds={"organ": 0.5},
+        )
+    )
+    settings = RadiologySettings(
+        state_dir=tmp / "state",
+        models=(model,),
+        routes=(Route("ct", modalities={"CT"}, models=("organs",)),),
+        dimse=ScpConfig(port=0),
+        stow=StowSettings(port=0),
+        quiet_seconds=0.5,
+        checkpoint_interval=0.2,
+        telemetry=False,
+    )
+    with running(settings) as service:
+        assert service.scp is not None and service.stow is not None
+        port, url = service.scp.port, service.stow.url
+        goods = [_send_good(port, tmp, "good-before")]
+        rss_before = _rss_peak_mib()
+        sent: dict[tuple[str, str], Sent] = {}
+        for case in CASES:
+            for door in DOORS:
+                if door == "dimse" and not case.dimse:
+                    continue
+                data = case.build(f"{case.name}-{door}")
+                sop, study = peek_uids(data)
+                path = tmp / "cases" / f"{case.name}-{door}.dcm"
+                path.parent.mkdir(exist_ok=True)
+                path.write_bytes(data)
+                refused, answer = (
+                    _send_dimse(port, path) if door == "dimse" else _send_stow(url, data)
+                )
+                sent[(case.name, door)] = Sent(case, door, sop, study, refused, answer)
+        goods.append(_send_good(port, tmp, "good-after"))
+        _settle(service, sent, goods)
+        growth = _rss_peak_mib() - rss_before
+        yield Run(sent, goods, growth, service, settings.state_dir)
+
+
+_PARAMS = [
+    pytest.param(
+        case.name,
+        door,
+        id=f"{case.name}-{door}",
+        marks=[pytest.mark.xfail(reason=_KNOWN_DEFECTS[(case.name, door)], strict=True)]
+        if (case.name, door) in _KNOWN_DEFECTS
+        else [],
+    )
+    for case in CASES
+    for door in DOORS
+    if door == "stow" or case.dimse
+]
+
+
+@pytest.mark.parametrize(("name", "door"), _PARAMS)
+def test_each_hostile_input_ends_in_exactly_one_allowed_state(
+    run: Run, name: str, door: str
+) -> None:
+    item = run.sent[(name, door)]
+    assert len(item.states) == 1, (
+        f"{name} via {door} ended in {sorted(item.states) or 'no state'}: "
+        f"answer {item.answer[-600:]}"
+    )
+    [state] = item.states
+    assert state in item.case.ends, f"{name} via {door} was {state}: {item.reasons or item.answer}"
+    if state == QUARANTINED:
+        assert all(len(reason) > 20 for reason in item.reasons), item.reasons
+    if state == REFUSED and door == "stow":
+        assert '"00091001"' in item.answer, f"a refusal names its reason: {item.answer}"
+
+
+def test_good_studies_around_hostile_input_get_their_results(run: Run) -> None:
+    done = {summary.study_instance_uid for summary in run.service.summaries}
+    assert set(run.good_studies) <= done
+
+
+def test_memory_stays_bounded_and_the_service_stays_up(run: Run) -> None:
+    assert run.rss_growth_mib < _MAX_RSS_GROWTH_MIB, f"peak RSS grew {run.rss_growth_mib:.0f} MiB"
+    assert run.service.stow is not None
+    with urllib.request.urlopen(f"{run.service.stow.url}/healthz", timeout=5) as response:
+        assert response.status == 200
+    assert stored_counts(run.state_dir / "runtime" / "deadletters.sqlite") == {}
+
+
+def test_nothing_is_quarantined_without_an_instance_to_name(run: Run) -> None:
+    nameless = [e for e in run.service.quarantine.list(limit=10_000) if not e.sop_instance_uid]
+    assert nameless == []
+
+
+def test_quarantine_list_command_shows_every_quarantined_case(run: Run) -> None:
+    shown = subprocess.run(
+        [
+            str(Path(".venv/bin/streamgale").resolve()),
+            "quarantine",
+            "list",
+            "--json",
+            "--limit",
+            "1000",
+            "--state-dir",
+            str(run.state_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    listed = {(e["sop_instance_uid"], e["source"]) for e in json.loads(shown.stdout)}
+    expected = {(s.sop_instance_uid, s.door) for s in run.sent.values() if QUARANTINED in s.states}
+    assert expected and expected <= listed
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        pytest.param(
+            _multipart(b"x" * 200, boundary="other"), _MULTIPART_DICOM, 400, id="bad-boundary"
+        ),
+        pytest.param(b"--" + _BOUNDARY.encode(), _MULTIPART_DICOM, 400, id="unterminated"),
+        pytest.param(_multipart(b"{}"), "application/json", 415, id="json-content-type"),
+        pytest.param(
+            _multipart(b"{}"), "multipart/related; type=application/json", 415, id="wrong-type"
+        ),
+        pytest.param(_multipart(b"x"), "multipart/related", 400, id="no-boundary"),
+    ],
+)
+def test_a_malformed_stow_request_is_refused_with_a_body(
+    run: Run, body: bytes, content_type: str, status: int
+) -> None:
+    assert run.service.stow is not None
+    got, answer = _post(f"{run.service.stow.url}/studies", body, content_type)
+    assert (got, bool(answer.strip())) == (status, True), answer[:300]
+    assert json.loads(answer), answer[:300]
