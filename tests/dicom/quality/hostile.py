@@ -14,11 +14,14 @@ import hashlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from io import BytesIO
 from typing import Any
 
+import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
+from pydicom.pixels.encoders.base import get_encoder
 from pydicom.sequence import Sequence
 from pydicom.uid import (
     JPEG2000Lossless,
@@ -29,7 +32,7 @@ from pydicom.uid import (
 
 from streamgale.dicom.synthetic import ct_series
 
-__all__ = ["CASES", "HostileCase", "good_study"]
+__all__ = ["CASES", "HostileCase", "good_study", "j2k_bomb"]
 
 PROCESSED = "processed"
 QUARANTINED = "quarantined"
@@ -172,6 +175,38 @@ def _rle_garbage(seed: str) -> bytes:
     return _encode(ds)
 
 
+@cache
+def _flat_j2k_frame(size: int) -> bytes:
+    """One flat ``size`` x ``size`` 8-bit frame as JPEG 2000: a few hundred bytes."""
+    encoder = get_encoder(JPEG2000Lossless)
+    return bytes(
+        encoder.encode(
+            np.zeros((size, size), np.uint8),
+            rows=size,
+            columns=size,
+            samples_per_pixel=1,
+            bits_allocated=8,
+            bits_stored=8,
+            pixel_representation=0,
+            photometric_interpretation="MONOCHROME2",
+            number_of_frames=1,
+        )
+    )
+
+
+def j2k_bomb(seed: str, *, size: int = 2048, frames: int = 4096) -> bytes:
+    """``frames`` flat JPEG 2000 frames: ~0.5 MB that decode to 16 GiB (each axis in limits)."""
+    ds = _base(seed)
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    ds.Rows = ds.Columns = size
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.NumberOfFrames = frames
+    ds.PixelData = encapsulate([_flat_j2k_frame(size)] * frames)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    return _encode(ds, check=True)
+
+
 def _huge_private(seed: str) -> bytes:
     ds = _base(seed)
     block = ds.private_block(0x0099, "HOSTILE", create=True)
@@ -259,6 +294,7 @@ CASES: tuple[HostileCase, ...] = (
     HostileCase("j2k-garbage", _garbage_fragments(JPEG2000Lossless), frozenset({QUARANTINED})),
     HostileCase("jpegls-garbage", _garbage_fragments(JPEGLSLossless), frozenset({QUARANTINED})),
     HostileCase("rle-garbage", _rle_garbage, frozenset({QUARANTINED})),
+    HostileCase("j2k-bomb-16gib", j2k_bomb, frozenset({QUARANTINED, REFUSED})),
     HostileCase("huge-private", _huge_private, frozenset({PROCESSED})),
     HostileCase("sequences-100-deep", _deep_sequences(100), frozenset({PROCESSED, QUARANTINED})),
     HostileCase("rows-3-byte-us", _rows_bad_length, frozenset({QUARANTINED, REFUSED}), dimse=False),

@@ -101,7 +101,23 @@ def check_pixel_module(ds: Dataset, keyword: str, limits: ValidationLimits) -> P
     bits_allocated = _integer_bits(ds) if integer else _FLOAT_BITS_ALLOCATED[keyword]
     if samples > 1 and integer:
         require_int(ds, "PlanarConfiguration", 0, 1)
-    return PixelGeometry(keyword, rows, columns, samples, bits_allocated, photometric, frames)
+    geometry = PixelGeometry(keyword, rows, columns, samples, bits_allocated, photometric, frames)
+    _check_decoded_size(geometry, limits.max_pixel_bytes)
+    return geometry
+
+
+def _check_decoded_size(geometry: PixelGeometry, limit: int) -> None:
+    """Refuse pixels that would decode to more than ``limit`` bytes, before decoding any.
+
+    Each axis may be within its limit while their product is not: 4096 frames of
+    2048 x 2048 is 16 GiB, and a JPEG 2000 frame of a flat image is a few hundred bytes.
+    """
+    size = geometry.expected_native_length()
+    if size > limit:
+        raise InvalidInstanceError(
+            f"the pixels would decode to {size} bytes ({geometry.formula()}); the limit is "
+            f"{limit} (max_pixel_bytes): too large to process, or a decompression bomb"
+        )
 
 
 def check_pixel_data(ds: Dataset, geometry: PixelGeometry, transfer_syntax: UID | None) -> None:

@@ -66,9 +66,11 @@ class ValidationLimits:
     """What an instance may be; the defaults accept any sane image from a modality.
 
     ``allowed_modalities`` (None: any) takes Modality (0008,0060) terms such as
-    ``{"CT", "MR"}``. ``require_pixels=True`` refuses instances without pixel
-    data (SR, RT Plan, waveforms ...), which an imaging model cannot use; with
-    False they are checked for their identifying attributes only. Image
+    ``{"CT", "MR"}``. ``max_pixel_bytes`` bounds the decoded size of the
+    pixels, checked before anything is decoded. ``require_pixels=True``
+    refuses instances without pixel data (SR, RT Plan, waveforms ...), which
+    an imaging model cannot use; with False they are checked for their
+    identifying attributes only. Image
     Storage SOP classes must carry pixels either way.
 
     >>> sorted(ValidationLimits(max_rows=1024, allowed_modalities=["ct", "MR"]).allowed_modalities)
@@ -85,6 +87,9 @@ class ValidationLimits:
     max_frames: int = 4096
     min_rows: int = 8
     min_columns: int = 8
+    max_pixel_bytes: int = DEFAULT_MAX_BYTES
+    """What the pixels may decode to (Rows x Columns x samples x bits x frames); a
+    compressed instance of a few kilobytes can claim terabytes (a decompression bomb)."""
     allowed_modalities: frozenset[str] | None = None
     require_pixels: bool = True
 
