@@ -12,7 +12,7 @@ import pytest
 from streamgale.lake import Lake, LakeSink
 from streamgale.lake.keys import LandedKeys
 from streamgale.lake.rows import rows_to_arrow
-from tests.lake.test_sink import FakeClock, build
+from tests.lake.test_sink import build
 
 
 def result(result_id: str, version: int = 1) -> dict[str, Any]:
@@ -94,10 +94,10 @@ def test_keys_that_cannot_be_recorded_unwrite_their_rows(
     real = LandedKeys.record
     broken = True
 
-    def flaky(self: LandedKeys, digests: list[bytes], *, seq: int) -> None:
+    def flaky(self: LandedKeys, table: str, digests: list[bytes], *, seq: int) -> None:
         if broken:
             raise sqlite3.OperationalError("database or disk is full")
-        real(self, digests, seq=seq)
+        real(self, table, digests, seq=seq)
 
     monkeypatch.setattr(LandedKeys, "record", flaky)
     out.write_batch([result("a")])
@@ -111,21 +111,19 @@ def test_keys_that_cannot_be_recorded_unwrite_their_rows(
     assert landed(tmp_path / "lake") == [("a", 1)]
 
 
-def test_keys_older_than_keep_seconds_are_forgotten(tmp_path: Path) -> None:
-    clock = FakeClock()
-    keys = LandedKeys(tmp_path / "keys.sqlite", keep_seconds=60, clock=clock)
-    rows = rows_to_arrow("results", [result("a")])
+def test_only_the_newest_keys_of_each_table_are_kept(tmp_path: Path) -> None:
+    keys = LandedKeys(tmp_path / "keys.sqlite", keep=4)
 
-    def lands(seq: int) -> bool:
-        fresh, digests = keys.admit("results", rows)
-        keys.record(digests, seq=seq)
+    def lands(result_id: str, seq: int) -> bool:
+        fresh, digests = keys.admit("results", rows_to_arrow("results", [result(result_id)]))
+        keys.record("results", digests, seq=seq)
+        keys.prune()
         return bool(fresh.num_rows)
 
-    assert lands(0)
-    clock.now += 30
-    keys.expire()
-    assert not lands(1)
-    clock.now += 61
-    keys.expire()
-    assert lands(2)
+    assert [lands(str(n), seq=n) for n in range(6)] == [True] * 6  # 6 > 4 x 1.25: pruned
+    assert not lands("5", seq=6) and not lands("2", seq=7)  # the newest 4 are remembered
+    assert lands("0", seq=8)  # the oldest were forgotten
     keys.close()
+    again = LandedKeys(tmp_path / "keys.sqlite", keep=4)  # and they survive a restart
+    assert not again.admit("results", rows_to_arrow("results", [result("0")]))[1]
+    again.close()

@@ -11,9 +11,13 @@ The keys follow the sink's exactly-once protocol: they are recorded once
 the files are written (a failure to record them deletes the files, so the
 rows are written again with their keys later), and a restart forgets the
 keys of the sequence numbers whose files it deletes (those rows are
-replayed). Keys landed more
-than ``keep_seconds`` ago are forgotten, which bounds the file; a row
-recorded again later than that would land twice.
+replayed).
+
+Only the newest ``keep`` keys of each table are remembered, which bounds the
+file (about 75 bytes a key). The bound is a count, not an age: a replay
+repeats what was recorded just before a crash, however long the process was
+down, and while it is down no key is landed. A row recorded again after more
+than ``keep`` newer rows of its table landed would land twice.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -23,7 +27,7 @@ recorded again later than that would land twice.
 >>> fresh, digests = keys.admit("results", rows_to_arrow("results", rows))
 >>> fresh.column("result_id").to_pylist()
 ['a', 'b']
->>> keys.record(digests, seq=0)  # once the rows are written
+>>> keys.record("results", digests, seq=0)  # once the rows are written
 >>> keys.admit("results", rows_to_arrow("results", rows))[0].num_rows
 0
 >>> keys.forget_from(0)
@@ -38,47 +42,46 @@ import hashlib
 import json
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from streamgale.lake.schemas import TABLES
 from streamgale.lake.storage import pyarrow_modules
 
-__all__ = ["DEFAULT_KEEP_SECONDS", "LandedKeys"]
+__all__ = ["DEFAULT_KEEP", "LandedKeys"]
 
-DEFAULT_KEEP_SECONDS = 7 * 24 * 3600.0
-"""A week: far longer than any replay after a crash, which redoes seconds of work."""
+DEFAULT_KEEP = 1_000_000
+"""Keys remembered per table: hours of telemetry at 100 images/s (a replay
+repeats seconds of it), years of results; about 75 MB a table when full."""
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS landed (digest BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS landed_seq ON landed (seq);
-CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY, landed_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS landed (
+    digest BLOB PRIMARY KEY, tbl TEXT NOT NULL, seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS landed_by_table ON landed (tbl, seq);
 """
 _LOOKUP_CHUNK = 500
 """Digests per ``IN (...)`` query, under SQLite's limit on parameters."""
+_SLACK = 1.25
+"""Prune once a table holds this many times ``keep`` keys, so pruning is rare."""
 
 
 class LandedKeys:
-    """Digests of the keys landed, by sink sequence number; one writer at a time."""
+    """Digests of the keys landed, by table and sink sequence number; one writer at a time."""
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        keep_seconds: float = DEFAULT_KEEP_SECONDS,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, path: Path, *, keep: int = DEFAULT_KEEP) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._keep_seconds = keep_seconds
-        self._clock = clock
+        self._keep = keep
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         # FULL: a key must be durable before the runtime's checkpoint covers its row.
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._counts: dict[str, int] = dict(
+            self._db.execute("SELECT tbl, count(*) FROM landed GROUP BY tbl").fetchall()
+        )
 
     def admit(self, table: str, data: Any) -> tuple[Any, list[bytes]]:
         """The rows of ``data`` whose key was not landed yet, each key once, and
@@ -103,17 +106,16 @@ class LandedKeys:
             data = data.take(pa.array(keep, type=pa.int64()))
         return data, list(fresh)
 
-    def record(self, digests: list[bytes], *, seq: int) -> None:
-        """Durably remember ``digests`` (of rows now written) under ``seq``."""
+    def record(self, table: str, digests: list[bytes], *, seq: int) -> None:
+        """Durably remember ``digests`` of ``table``'s rows, now written, under ``seq``."""
+        if not digests:
+            return
         with self._lock, self._transaction():
-            self._db.executemany(
-                "INSERT OR IGNORE INTO landed (digest, seq) VALUES (?, ?)",
-                ((d, seq) for d in digests),
-            )
-            self._db.execute(
-                "INSERT OR IGNORE INTO batches (seq, landed_at) VALUES (?, ?)",
-                (seq, self._clock()),
-            )
+            added = self._db.executemany(
+                "INSERT OR IGNORE INTO landed (digest, tbl, seq) VALUES (?, ?, ?)",
+                ((d, table, seq) for d in digests),
+            ).rowcount
+        self._counts[table] = self._counts.get(table, 0) + added
 
     def _landed(self, digests: set[bytes]) -> set[bytes]:
         found: set[bytes] = set()
@@ -128,21 +130,27 @@ class LandedKeys:
     def forget_from(self, seq: int) -> None:
         """Forget keys recorded at ``seq`` or later: their files are being deleted."""
         with self._lock, self._transaction():
-            self._db.execute("DELETE FROM landed WHERE seq >= ?", (seq,))
-            self._db.execute("DELETE FROM batches WHERE seq >= ?", (seq,))
+            for table in list(self._counts):
+                gone = self._db.execute(
+                    "DELETE FROM landed WHERE tbl = ? AND seq >= ?", (table, seq)
+                ).rowcount
+                self._counts[table] -= gone
 
-    def expire(self) -> None:
-        """Forget keys landed more than ``keep_seconds`` ago."""
-        cutoff = self._clock() - self._keep_seconds
+    def prune(self) -> None:
+        """Forget all but the newest ``keep`` keys of a table that holds too many."""
         with self._lock:
-            (last,) = self._db.execute(
-                "SELECT max(seq) FROM batches WHERE landed_at < ?", (cutoff,)
-            ).fetchone()
-            if last is None:
-                return
-            with self._transaction():
-                self._db.execute("DELETE FROM landed WHERE seq <= ?", (last,))
-                self._db.execute("DELETE FROM batches WHERE seq <= ?", (last,))
+            for table, count in list(self._counts.items()):
+                if count <= self._keep * _SLACK:
+                    continue
+                (oldest_kept,) = self._db.execute(
+                    "SELECT seq FROM landed WHERE tbl = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                    (table, self._keep - 1),
+                ).fetchone()
+                with self._transaction():
+                    gone = self._db.execute(
+                        "DELETE FROM landed WHERE tbl = ? AND seq < ?", (table, oldest_kept)
+                    ).rowcount
+                self._counts[table] = count - gone
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:

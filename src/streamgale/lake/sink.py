@@ -50,7 +50,7 @@ from streamgale.batch import Batch, iter_rows
 from streamgale.connectors.base import BuildContext, Sink, SinkPartition
 from streamgale.errors import ConfigError, StreamGaleError
 from streamgale.fsutil import atomic_write
-from streamgale.lake.keys import DEFAULT_KEEP_SECONDS, LandedKeys
+from streamgale.lake.keys import DEFAULT_KEEP, LandedKeys
 from streamgale.lake.lake import Lake
 from streamgale.lake.rows import rows_to_arrow
 from streamgale.lake.storage import pyarrow_modules
@@ -66,8 +66,8 @@ class LakeSink(Sink[Mapping[str, Any]]):
     """Write ``{"table": ..., <columns>}`` records to the lake at ``lake_root``.
 
     The builder holds only configuration, so it pickles. ``clock`` (monotonic
-    seconds) is for tests that drive ``flush_seconds``. ``keep_keys_seconds``
-    is how long the key of a landed row is remembered (see
+    seconds) is for tests that drive ``flush_seconds``. ``keep_keys``
+    is how many keys of landed rows are remembered per table (see
     :mod:`streamgale.lake.keys`).
     """
 
@@ -79,7 +79,7 @@ class LakeSink(Sink[Mapping[str, Any]]):
         flush_rows: int = 5000,
         flush_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
-        keep_keys_seconds: float = DEFAULT_KEEP_SECONDS,
+        keep_keys: int = DEFAULT_KEEP,
     ) -> None:
         if not isinstance(flush_rows, int) or flush_rows < 1:
             raise ConfigError(f"must be a whole number >= 1; got {flush_rows!r}", key="flush_rows")
@@ -91,7 +91,7 @@ class LakeSink(Sink[Mapping[str, Any]]):
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.clock = clock
-        self.keep_keys_seconds = keep_keys_seconds
+        self.keep_keys = keep_keys
 
     def build_part(
         self, ctx: BuildContext, part: str, resume_state: Any | None
@@ -101,9 +101,7 @@ class LakeSink(Sink[Mapping[str, Any]]):
         name = _SAFE.sub("_", part)
         journal = SinkJournal(ctx.state_dir / f"lake-journal-{name}.json", lake)
         start = journal.recover(None if resume_state is None else int(resume_state))
-        keys = LandedKeys(
-            ctx.state_dir / f"lake-keys-{name}.sqlite", keep_seconds=self.keep_keys_seconds
-        )
+        keys = LandedKeys(ctx.state_dir / f"lake-keys-{name}.sqlite", keep=self.keep_keys)
         keys.forget_from(start)  # the rows of the files recover deleted are replayed
         return LakeSinkPartition(lake, journal, keys, start, self)
 
@@ -230,7 +228,7 @@ class LakeSinkPartition(SinkPartition[Mapping[str, Any]]):
             planned: list[str] = []
             self._lake.write_arrow(name, fresh, before_write=partial(self._journaled, seq, planned))
             try:
-                self._keys.record(digests, seq=seq)
+                self._keys.record(name, digests, seq=seq)
             except BaseException:
                 # Rows without their keys could land twice: unwrite them (deleting
                 # needs no space), so a retry writes them again, keys and all.
@@ -252,7 +250,7 @@ class LakeSinkPartition(SinkPartition[Mapping[str, Any]]):
         # The runtime flushes only once the previous checkpoint is durable, so
         # the files its snapshot covers are safe to forget.
         self._journal.prune(self._snapshotted)
-        self._keys.expire()
+        self._keys.prune()
         self._write_buffered()
         self._retry_at = 0.0
 
