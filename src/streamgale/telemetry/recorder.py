@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 HELD_RECORDS = 10_000
 """Records (each a batch of rows) held in memory while the disk is full."""
+_HELD_RETRY_S = 1.0
+"""How often held records are tried again (each try re-sends all of them)."""
 
 TOPIC = "telemetry"
 """The log topic telemetry rows travel on."""
@@ -94,6 +96,7 @@ class Telemetry:
         self._columns = {name: frozenset(spec.column_names()) for name, spec in TABLES.items()}
         self._held: list[bytes] = []
         self._held_lock = threading.Lock()
+        self._held_retry_at = 0.0
         self.dropped = 0
         """Records dropped because the disk stayed full past :data:`HELD_RECORDS`."""
         log.create_topic(topic, 1)
@@ -177,10 +180,19 @@ class Telemetry:
 
     def _append_held(self, payload: bytes) -> None:
         """Append ``payload`` after the records held back by a full disk, or hold it
-        too (telemetry must never stop the pipeline it measures); past
+        too (telemetry must never stop the pipeline it measures). The held records
+        are tried again at most every :data:`_HELD_RETRY_S`; past
         :data:`HELD_RECORDS` the oldest are dropped, with a warning."""
         with self._held_lock:
             self._held.append(payload)
+            if len(self._held) > HELD_RECORDS:
+                del self._held[0]
+                if not self.dropped:
+                    logger.warning("telemetry dropped: the disk stayed full too long")
+                self.dropped += 1
+            now = time.monotonic()
+            if now < self._held_retry_at:
+                return
             try:
                 self.log.append(self.topic, 0, self._held)
             except Exception as exc:
@@ -188,9 +200,7 @@ class Telemetry:
                     raise
                 if len(self._held) == 1:
                     logger.warning("telemetry held in memory: the disk is full (%s)", exc)
-                if len(self._held) > HELD_RECORDS:
-                    del self._held[0]
-                    self.dropped += 1
+                self._held_retry_at = now + _HELD_RETRY_S
                 return
             self._held.clear()
 
