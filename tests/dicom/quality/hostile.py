@@ -49,7 +49,8 @@ class HostileCase:
     """Study-unique seed -> the Part 10 file to send."""
     ends: frozenset[str]
     dimse: bool = True
-    """Whether dcmtk storescu can send it at all (it must be able to load the file)."""
+    """Whether dcmtk storescu can send it (it must load the file); if not, stock
+    pynetdicom sends the data set unparsed (``tests/dicom/radiology/raw_scu.py``)."""
 
 
 def _uid(text: str) -> str:
