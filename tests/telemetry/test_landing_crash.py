@@ -9,6 +9,7 @@ must hold exactly one ``results`` row per stored result version, one
 
 from __future__ import annotations
 
+import json
 import select
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 from streamgale.dicom.results.store import ResultStore
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.sql import SqlEngine
+from tests.cli.cli import STREAMGALE
 from tests.dicom.radiology.test_crash import _free_port, _start, _storescu_cmd
 from tests.inference.onnx_models import segmenter
 
@@ -100,3 +102,12 @@ def test_kill_9_several_times_lands_each_row_once(tmp_path: Path) -> None:
     total, distinct, finalized = events
     assert total == distinct, f"{total - distinct} telemetry events landed twice"
     assert finalized == len(stored)
+    # ... and what a user types says the same
+    query = "SELECT count(*) AS n FROM results"
+    typed = subprocess.run(
+        [STREAMGALE, "sql", query, "--state-dir", str(state), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(typed.stdout) == [{"n": len(stored)}]
