@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -113,14 +114,19 @@ def test_bare_demo_takes_the_documented_options(
     def demo_main(
         studies: int = 1, slices: int = 1, state_dir: Path | None = None, serve: bool | None = None
     ) -> int:
-        calls.append({"state_dir": state_dir, "serve": serve})
+        calls.append({"studies": studies, "state_dir": state_dir, "serve": serve})
         return 0
 
     module.main = demo_main  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "streamgale.demo.radiology", module)
-    result = CliRunner().invoke(main, ["demo", "--no-serve", "--state-dir", str(tmp_path)])
+    args = ["demo", "--no-serve", "--state-dir", str(tmp_path), "--studies", "2"]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert calls == [{"state_dir": tmp_path, "serve": False}]
+    assert calls == [{"studies": 2, "state_dir": tmp_path, "serve": False}]
+    # Given to the group with a demo named, they would be silently lost: refused.
+    refused = CliRunner().invoke(main, ["demo", "--studies", "2", "sensors"])
+    assert refused.exit_code == 2
+    assert "give the demo's options after its name" in refused.output
 
 
 def test_the_sensors_demo_keeps_its_temporary_folder_when_asked(tmp_path: Path) -> None:
@@ -160,3 +166,16 @@ def test_one_ctrl_c_stops_the_sensors_demo_within_2_s(tmp_path: Path) -> None:
     assert took < 2.0, f"Ctrl-C took {took:.1f} s"
     [gone] = re.findall(r"^Removed (\S+) \(--keep keeps the demo's files\)\.$", out, re.M)
     assert not Path(gone).exists()  # without --keep the temporary folder goes
+
+
+@pytest.mark.slow
+def test_the_radiology_demo_runs_again_in_the_same_state_dir(tmp_path: Path) -> None:
+    args = ("demo", "radiology", "--studies", "1", "--slices", "2", "--no-serve")
+    for run in (1, 2):  # the second run's studies are new, not resends of the first's
+        done = streamgale(*args, "--state-dir", tmp_path / "state", cwd=tmp_path, timeout=60)
+        assert done.returncode == 0, f"run {run}: {done.stderr}"
+    listed = streamgale(
+        "results", "list", "--json", "--state-dir", tmp_path / "state", cwd=tmp_path
+    )
+    studies = {r["study_instance_uid"] for r in json.loads(listed.stdout)}
+    assert len(studies) == 2

@@ -46,11 +46,41 @@ def _state_dir_option(what: str) -> Callable[[F], F]:
     )
 
 
+def _size_options(*, defaults: bool) -> Callable[[F], F]:
+    """``--studies`` and ``--slices`` of the radiology demo (None: not given, for the group)."""
+
+    def decorate(command: F) -> F:
+        command = click.option(
+            "--slices",
+            type=click.IntRange(min=1),
+            default=24 if defaults else None,
+            show_default=defaults,
+            help="Slices (512x512 CT instances) per study.",
+        )(command)
+        return click.option(
+            "--studies",
+            type=click.IntRange(min=1),
+            default=4 if defaults else None,
+            show_default=defaults,
+            help="How many synthetic CT studies to send (every other one has a lesion).",
+        )(command)
+
+    return decorate
+
+
 @click.group(invoke_without_command=True)
+@_size_options(defaults=False)
 @_state_dir_option("stores and results")
 @_SERVE
 @click.pass_context
-def demo(ctx: click.Context, *, state_dir: Path | None, serve: bool | None) -> None:
+def demo(
+    ctx: click.Context,
+    *,
+    studies: int | None,
+    slices: int | None,
+    state_dir: Path | None,
+    serve: bool | None,
+) -> None:
     """Run a demo; with no name, the main one (radiology), with these options.
 
     \b
@@ -64,10 +94,11 @@ def demo(ctx: click.Context, *, state_dir: Path | None, serve: bool | None) -> N
         command = demo.get_command(ctx, DEFAULT_DEMO)
         if command is None:  # pragma: no cover - DEFAULT_DEMO names a command below
             raise click.UsageError(f"no demo named '{DEFAULT_DEMO}'")
-        ctx.invoke(command, state_dir=state_dir, serve=serve)
-    elif state_dir is not None or serve is not None:
+        given = {"studies": studies, "slices": slices, "state_dir": state_dir, "serve": serve}
+        ctx.invoke(command, **{k: v for k, v in given.items() if v is not None})
+    elif (studies, slices, state_dir, serve) != (None, None, None, None):
         raise click.UsageError(
-            f"give --state-dir and --serve after the demo's name: "
+            "give the demo's options after its name: "
             f"streamgale demo {ctx.invoked_subcommand} --state-dir DIR"
         )
 
@@ -101,20 +132,7 @@ def sensors(ctx: click.Context, *, events: int, state_dir: Path | None, keep: bo
 
 
 @demo.command()
-@click.option(
-    "--studies",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="How many synthetic CT studies to send (every other one has a lesion).",
-)
-@click.option(
-    "--slices",
-    type=click.IntRange(min=1),
-    default=24,
-    show_default=True,
-    help="Slices (512x512 CT instances) per study.",
-)
+@_size_options(defaults=True)
 @_state_dir_option("stores and results")
 @_SERVE
 @click.pass_context
