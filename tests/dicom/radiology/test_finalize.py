@@ -156,6 +156,33 @@ def test_rgb_rle_images_without_a_frame_of_reference_get_an_sr(app: Any) -> None
     assert summary.seg_path is None
 
 
+def _evidence(sr: Any) -> set[tuple[str, str]]:
+    return {
+        (str(item.ReferencedSOPClassUID), str(item.ReferencedSOPInstanceUID))
+        for evidence in sr.CurrentRequestedProcedureEvidenceSequence
+        for series in evidence.ReferencedSeriesSequence
+        for item in series.ReferencedSOPSequence
+    }
+
+
+def test_version_2_with_a_new_seg_still_lists_the_earlier_one(app: Any) -> None:
+    first = ct_series(slices=3, size=64, lesion=True, seed=33, patient_id="LATE2")
+    v1 = _process(app, first)
+    late = ct_series(
+        slices=3,
+        size=64,
+        lesion=True,
+        seed=34,
+        series_number=2,
+        study_uid=str(first[0].StudyInstanceUID),
+    )
+    v2 = _process(app, late, version=2)
+    assert v1.seg_path is not None and v2.seg_path is not None and v2.seg_path != v1.seg_path
+    sr = _valid(v2.sr_path)
+    segs = [pydicom.dcmread(p).SOPInstanceUID for p in (v1.seg_path, v2.seg_path)]
+    assert {(SEGMENTATION, str(uid)) for uid in segs} <= _evidence(sr)
+
+
 def test_version_2_keeps_the_seg_reference_of_the_study(app: Any) -> None:
     first = ct_series(slices=3, size=64, lesion=True, seed=31, patient_id="LATE")
     v1 = _process(app, first)

@@ -214,11 +214,14 @@ class Finalizer:
             # Nothing new to segment: the update keeps pointing at the SEG it extends.
             seg_bytes = previous.seg_path.read_bytes()
             seg = _read(previous.seg_path)
+        previous_sr = _read(previous.sr_path) if previous and previous.sr_path else None
         sr = build_sr(
             result,
             sources,
             segmentation=seg,
-            previous_versions=[_read(previous.sr_path)] if previous and previous.sr_path else None,
+            previous_versions=[previous_sr] if previous_sr is not None else None,
+            # Earlier versions' SEGs hold the segments of the findings it carries on.
+            other_evidence=_segmentations(previous_sr) if previous_sr is not None else (),
             demo=self._demo,
         )
         sr_bytes = to_part10_bytes(sr)
@@ -471,6 +474,24 @@ def _evidence(sr_path: Any) -> list[str]:
         for item in series.ReferencedSOPSequence
         if str(item.ReferencedSOPClassUID) != _SEGMENTATION_STORAGE
     ]
+
+
+def _segmentations(sr: Any) -> list[Any]:
+    """The Segmentations an SR lists as evidence, as the references evidence needs."""
+    from pydicom.dataset import Dataset
+
+    out = []
+    for evidence in getattr(sr, "CurrentRequestedProcedureEvidenceSequence", []):
+        for series in evidence.ReferencedSeriesSequence:
+            for item in series.ReferencedSOPSequence:
+                if str(item.ReferencedSOPClassUID) == _SEGMENTATION_STORAGE:
+                    ds = Dataset()
+                    ds.SOPClassUID = item.ReferencedSOPClassUID
+                    ds.SOPInstanceUID = item.ReferencedSOPInstanceUID
+                    ds.SeriesInstanceUID = series.SeriesInstanceUID
+                    ds.StudyInstanceUID = evidence.StudyInstanceUID
+                    out.append(ds)
+    return out
 
 
 _SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"

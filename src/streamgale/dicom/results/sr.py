@@ -70,6 +70,7 @@ def build_sr(
     *,
     segmentation: Any | None = None,
     previous_versions: Sequence[Any] | None = None,
+    other_evidence: Sequence[Any] = (),
     series_number: int = DEFAULT_SR_SERIES_NUMBER,
     manufacturer: str = "StreamGale",
     demo: bool = False,
@@ -83,6 +84,9 @@ def build_sr(
     ``segmentation`` links findings to its segments (TID 1411).
     ``previous_versions`` defaults to the SR that :func:`sr_uids` gives the
     superseded result, so a version 2 needs nothing more than the record.
+    ``other_evidence`` (their SOP Class, SOP Instance, Series and Study
+    Instance UIDs suffice) are listed as evidence too: the segmentations of
+    earlier versions whose findings an update carries on.
     Raises :class:`DicomError` when the sources do not fit the result.
     """
     require_dicom("DICOM SR results")
@@ -127,7 +131,9 @@ def build_sr(
         raise DicomError(f"could not build the SR for result {result.result_id}: {exc}") from exc
     _attach(sr, report[0])
     _stamp_time(sr, result.created_at)
-    sr.CurrentRequestedProcedureEvidenceSequence = _evidence_sequence([*sources, *related])
+    sr.CurrentRequestedProcedureEvidenceSequence = _evidence_sequence(
+        [*sources, *related, *other_evidence]
+    )
     encode_shared(sr)
     return sr
 
