@@ -130,3 +130,25 @@ def test_a_bad_size_names_the_file_line_and_key() -> None:
 
     with pytest.raises(ConfigError, match=r"r.yaml:7, key 'radiology.retention.max_size'"):
         load_radiology_text(_YAML.format(retention="{max_size: lots}"), "r.yaml")
+
+
+def test_a_mark_that_cannot_be_written_is_logged_and_the_instance_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlite3
+
+    now = [0.0]
+    store = _store(tmp_path, now, retention=RetentionPolicy(max_age=DAY))
+    [event] = _fill(store, now, [1])
+
+    def full(*args: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store._index, "mark_processed", full)
+    store.mark_processed([event.sop_instance_uid])  # a result is not failed by it
+    assert "could not mark 1 instances processed" in caplog.text
+    monkeypatch.undo()
+    now[0] = 100 * DAY
+    report = store.apply_retention(force=True)
+    assert report is not None and report.purged == () and report.kept_in_flight == 1
+    store.close()

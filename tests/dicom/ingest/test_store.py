@@ -290,3 +290,44 @@ def test_a_journal_left_by_an_earlier_version_is_refused_with_what_to_do(
         InstanceStore(tmp_path / "store", log)
     (tmp_path / "store" / "journal").unlink()
     InstanceStore(tmp_path / "store", log).close()  # the lock was released by the failure
+
+
+def test_after_a_power_loss_an_event_whose_file_never_landed_is_forgotten(
+    tmp_path: Path, log: MemoryLog
+) -> None:
+    data = ct_files(1)[0]
+    store = InstanceStore(tmp_path / "store", log)
+    stored = store.put(data, source="dimse")
+    abandon(store)  # the event's flush landed, the file's had not: power lost
+    Path(stored.path).write_bytes(data[: len(data) // 3])
+    reopened = InstanceStore(tmp_path / "store", log)
+    with pytest.raises(KeyError):
+        reopened.get(stored.sop_instance_uid)  # never acknowledged: forgotten
+    again = reopened.put(data, source="dimse")  # so the sender's resend is stored anew
+    assert not again.duplicate
+    assert reopened.read_bytes(stored.sop_instance_uid) == data
+    assert [e.sha256 for e in instance_events(log)] == [stored.sha256] * 2
+    reopened.close()
+
+
+def test_a_clean_close_spares_the_next_open_the_check_and_a_crash_does_not(
+    tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamgale.dicom.ingest.objects import ObjectFiles
+
+    store = InstanceStore(tmp_path / "store", log)
+    store.put(ct_files(1)[0], source="dimse")
+    store.close()
+    checked: list[Path] = []
+    real_verify = ObjectFiles.verify
+
+    def verify(self: ObjectFiles, path: Path, sha256: str) -> bool:
+        checked.append(path)
+        return real_verify(self, path, sha256)
+
+    monkeypatch.setattr(ObjectFiles, "verify", verify)
+    reopened = InstanceStore(tmp_path / "store", log)
+    assert checked == []  # closed cleanly: every file the log names is durable
+    abandon(reopened)  # this time the process dies
+    InstanceStore(tmp_path / "store", log).close()
+    assert len(checked) == 1

@@ -13,10 +13,11 @@ flush rounds overlapped into one: the
 file is created under its final name, written, and then the file and its
 directory (and any directory just created for it) are fsynced in parallel,
 so the disk sees one batch of flushes rather than three in a row. A crash
-in the middle can leave a torn file under a final name, but never one that
-anything refers to (the index and the log only learn of a file after this
-returns), and a later write of the same content checks the digest of what
-is there and replaces it if it does not match.
+in the middle can leave a torn file under a final name; a later write of the
+same content checks the digest of what is there and replaces it if it does
+not match. Only a caller that flushes alongside (``write(alongside=...)``)
+lets something name the file before it is durable, and checks it after a
+crash (:class:`~streamgale.dicom.ingest.InstanceStore` does).
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as tmp:
@@ -33,7 +34,7 @@ import hashlib
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -59,7 +60,7 @@ class ObjectFiles:
         self._root = Path(directory)
         self._objects = self._root / "objects"
         self._tmp = self._root / "tmp"
-        self._flushers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sg-objects-fsync")
+        self._flushers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sg-objects-fsync")
         self._root.mkdir(parents=True, exist_ok=True)
         self._objects.mkdir(exist_ok=True)
         self._tmp.mkdir(exist_ok=True)
@@ -77,13 +78,24 @@ class ObjectFiles:
         return self._objects / sha256[0:2] / sha256[2:4] / f"{sha256}.dcm"
 
     def write(
-        self, chunks: Sequence[bytes | memoryview], sha256: str | None = None
+        self,
+        chunks: Sequence[bytes | memoryview],
+        sha256: str | None = None,
+        *,
+        alongside: Callable[[], object] | None = None,
     ) -> tuple[str, Path]:
         """Store the concatenation of ``chunks``; return its SHA-256 hex digest and path.
 
         ``sha256``, when the caller already has it, spares hashing the bytes
         again. Durable on return: the file's bytes and its directory entry are
         on disk.
+
+        ``alongside``, when given, runs on this thread once the bytes are
+        written (readable by anyone), while the file and its directories are
+        flushed on the pool: the caller's own flush (a synced log append of
+        the event naming this file) overlaps with them, one flush round
+        instead of two. If it raises, the file is kept and the error raised
+        once the flushes are done.
         """
         sha = sha256 or _digest(chunks)
         path = self.path_for(sha)
@@ -95,21 +107,28 @@ class ObjectFiles:
             if self._fsync:
                 _fsync_all(dirty)
             self._mark_durable(path.parent)
+            if alongside is not None:
+                alongside()
             return sha, path
         try:
-            _write_all(fd, chunks)
-            if not self._fsync:
-                self._mark_durable(path.parent)
-                return sha, path
-            # The directory fsyncs run on the pool while this thread fsyncs the file.
-            pending = [self._flushers.submit(fsync_dir, d) for d in dirty]
-            os.fsync(fd)
-            for future in pending:
-                future.result()
+            try:
+                _write_all(fd, chunks)
+            except BaseException:
+                path.unlink(missing_ok=True)  # nothing refers to it yet
+                raise
+            pending = (
+                [self._flushers.submit(os.fsync, fd)]
+                + [self._flushers.submit(fsync_dir, d) for d in dirty]
+                if self._fsync
+                else []
+            )
+            try:
+                if alongside is not None:
+                    alongside()
+            finally:
+                for future in pending:
+                    future.result()
             self._mark_durable(path.parent)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
         finally:
             os.close(fd)
         return sha, path

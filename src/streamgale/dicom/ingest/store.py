@@ -10,12 +10,12 @@
    harmless, unless the copy stored earlier was quarantined or discarded
    (``supersedes``): then the resend is stored and announced as a new
    version of the instance;
-3. writes the Part-10 file (preamble zeroed) named by its SHA-256
-   (:mod:`~streamgale.dicom.ingest.objects`) and fsyncs it with its
-   directory entries;
-4. adds the SQLite row (:mod:`~streamgale.dicom.ingest.index`) and appends
-   the :class:`~streamgale.dicom.ingest.events.InstanceEvent` to the log
-   topic, synced.
+3. adds the SQLite row (:mod:`~streamgale.dicom.ingest.index`) and writes
+   the Part-10 file (preamble zeroed) named by its SHA-256
+   (:mod:`~streamgale.dicom.ingest.objects`);
+4. fsyncs the file with its directory entries and, at the same time,
+   appends the :class:`~streamgale.dicom.ingest.events.InstanceEvent` to the
+   log topic, synced: one flush round per instance rather than two.
 
 Once ``put`` returns no crash can lose the instance, and its event is in
 the log, so a door may acknowledge and the pipeline may read it at once.
@@ -29,7 +29,12 @@ lost as unpublished, replays the log past the index's last published offset
 :mod:`~streamgale.dicom.ingest.index`), and finally publishes every row
 still unpublished whose file is intact (:meth:`InstanceStore.republish_pending`).
 Each stored instance therefore has exactly one instance event in the log,
-whatever the crash.
+whatever the crash. Because step 4 flushes file and event together, a power
+loss can keep an event whose file never reached the disk; that instance was
+never acknowledged. So after an unclean stop (no ``clean`` mark left by
+:meth:`InstanceStore.close`) the files of the last ``TAIL_CHECKED`` events
+are verified, and an instance whose file is missing or torn is forgotten:
+its sender, never acknowledged, resends it, and it is stored anew.
 
 **A full disk.** :meth:`InstanceStore.put` refuses (an ``ENOSPC`` OSError,
 which the doors answer with 0xA700 or HTTP 507) any instance that would leave
@@ -41,9 +46,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -59,6 +66,7 @@ from streamgale.dicom.ingest.inspection import Inspected, inspect_instance
 from streamgale.dicom.ingest.objects import ObjectFiles
 from streamgale.dicom.ingest.retention import PurgeReport, RetentionPolicy, purge_instances
 from streamgale.errors import ConfigError, DicomError, InvalidInstanceError, LogError
+from streamgale.fsutil import atomic_write, fsync_dir
 from streamgale.log.base import Log
 
 __all__ = ["InstanceStore", "SopClassMismatchError", "StoredInstance"]
@@ -67,6 +75,10 @@ logger = logging.getLogger("streamgale.dicom.ingest")
 
 _PARTITION = 0
 _SCAN_BATCH = 1024
+TAIL_CHECKED = 256
+"""Events at the log's end whose files are verified after an unclean stop: more
+than the puts that can be in flight at once (associations, STOW-RS requests)."""
+_CLEAN = "clean"
 RESERVE_BYTES = 32 * 1024 * 1024
 """Free space :meth:`InstanceStore.put` leaves for the work already accepted."""
 
@@ -166,12 +178,17 @@ class InstanceStore:
         self._index = InstanceIndex(self._directory / "index.sqlite")
         self._claims = UidClaims()
         self._closed = False
+        self._opened = False
         try:
             _refuse_journal(self._directory)
             self._ensure_topic()
+            clean = self._take_clean_mark()
             self._index.unpublish_from(self._log.end_offset(self._topic, _PARTITION))
             self._replay_log()
+            if not clean:
+                self._verify_tail()
             self.republish_pending()
+            self._opened = True
         except BaseException:
             self.close()
             raise
@@ -271,9 +288,11 @@ class InstanceStore:
                     return _stored(event, duplicate=False)
                 if known is not None:
                     return _stored(known, duplicate=True)
-                event = self._write(found, source, calling_ae, sha)
-                self._index.insert(event, log_hint=self._log.end_offset(self._topic, _PARTITION))
-                self._publish(event)
+                sha = sha or _sha256(found.chunks)
+                event = self._event(found, source, calling_ae, sha, self._objects.path_for(sha))
+                # Once the bytes are written (not before: a failed write leaves no row),
+                # the event's synced append overlaps the file's fsync: one flush round.
+                self._objects.write(found.chunks, sha, alongside=lambda: self._announce(event))
                 return _stored(event, duplicate=False)
 
     @contextmanager
@@ -345,9 +364,18 @@ class InstanceStore:
         return event
 
     def mark_processed(self, sop_instance_uids: Iterable[str]) -> None:
-        """Record that the pipeline is done with these instances: retention may purge them."""
+        """Record that the pipeline is done with these instances: retention may purge them.
+
+        Best effort: a failure (a full disk) is logged, not raised, and the
+        instances stay unmarked, so retention keeps them: the safe side. A
+        result must not fail for want of this mark.
+        """
         self._check_open()
-        self._index.mark_processed(list(sop_instance_uids), self._clock())
+        uids = list(sop_instance_uids)
+        try:
+            self._index.mark_processed(uids, self._clock())
+        except (sqlite3.Error, OSError) as exc:
+            logger.warning("could not mark %d instances processed (%s); kept", len(uids), exc)
 
     def apply_retention(self, *, force: bool = False) -> PurgeReport | None:
         """Purge what the retention policy no longer keeps, at most once per its interval.
@@ -424,6 +452,8 @@ class InstanceStore:
         try:
             self._objects.close()
             self._index.close()
+            if self._opened:
+                self._leave_clean_mark()
         finally:
             os.close(self._lock_fd)
 
@@ -435,6 +465,58 @@ class InstanceStore:
         if not row.published:
             self._publish(row.event)
         return row.event
+
+    def _announce(self, event: InstanceEvent) -> None:
+        """Index a new instance as pending, then publish it (a crash in between leaves
+        a pending row, published on the next open)."""
+        self._index.insert(event, log_hint=self._log.end_offset(self._topic, _PARTITION))
+        self._publish(event)
+
+    def _take_clean_mark(self) -> bool:
+        """Whether the last store here closed cleanly at the log's current end; the
+        mark is removed (durably) so that a crash from now on is seen as one."""
+        mark = self._directory / _CLEAN
+        try:
+            text = mark.read_text()
+        except FileNotFoundError:
+            return False
+        mark.unlink()
+        fsync_dir(self._directory)
+        return text.strip() == str(self._log.end_offset(self._topic, _PARTITION))
+
+    def _leave_clean_mark(self) -> None:
+        """Record a clean close: every file the log names is durable."""
+        try:
+            end = self._log.end_offset(self._topic, _PARTITION)
+        except (LogError, OSError, ValueError):
+            return  # the log is closed already: leave no mark, the next open verifies
+        atomic_write(self._directory / _CLEAN, f"{end}\n".encode())
+
+    def _verify_tail(self) -> None:
+        """Forget instances whose event the log kept but whose file a power loss took."""
+        end = self._log.end_offset(self._topic, _PARTITION)
+        start = max(self._log.start_offset(self._topic, _PARTITION), end - TAIL_CHECKED)
+        from streamgale.dicom.ingest.events import decode_event
+
+        for record in self._log.read(self._topic, _PARTITION, start, TAIL_CHECKED):
+            try:
+                event = decode_event(record.payload)
+            except DicomError:
+                continue
+            if not isinstance(event, InstanceEvent):
+                continue
+            row = self._index.get(event.sop_instance_uid)
+            if row is None or row.event.sha256 != event.sha256:
+                continue  # forgotten already, or a later version replaced it
+            if not self._objects.verify(Path(event.path), event.sha256):
+                logger.warning(
+                    "stored file %s of %s is missing or torn after a crash; the instance "
+                    "was never acknowledged and is forgotten until its sender resends it",
+                    event.path,
+                    event.sop_instance_uid,
+                )
+                self._index.delete(event.sop_instance_uid)
+                Path(event.path).unlink(missing_ok=True)
 
     def _superseded(self, known: InstanceEvent) -> bool:
         """Whether a resend should replace the stored copy (quarantined or discarded)."""
@@ -529,6 +611,13 @@ class InstanceStore:
     def _check_open(self) -> None:
         if self._closed:
             raise DicomError(f"the instance store at {self._directory} is closed; open a new one")
+
+
+def _sha256(chunks: Iterable[bytes | memoryview]) -> str:
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _lock(directory: Path) -> int:
