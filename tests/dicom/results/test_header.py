@@ -43,6 +43,14 @@ def _no_type_2(ds: Any) -> None:
     del ds.PatientBirthDate, ds.AccessionNumber
 
 
+def _acquisition_date_time_with_separators(ds: Any) -> None:
+    ds.AcquisitionDateTime = "2024-01-02 10:00"
+
+
+def _two_institution_names(ds: Any) -> None:
+    ds.InstitutionName = "Hospital\\Second"
+
+
 NONCONFORMANT = [
     _legacy_time,
     _legacy_date,
@@ -51,6 +59,8 @@ NONCONFORMANT = [
     _free_text_sex,
     _age_without_unit,
     _no_type_2,
+    _acquisition_date_time_with_separators,
+    _two_institution_names,
 ]
 
 

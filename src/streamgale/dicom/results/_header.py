@@ -1,7 +1,8 @@
 """The patient and study attributes a result object copies, made conformant first.
 
 An SR or SEG copies the Patient (PS3.3 C.7.1.1), General Study (C.7.2.1) and
-Patient Study (C.7.2.2) modules from its first source image. Real images carry
+Patient Study (C.7.2.2) modules from its first source image, and its
+acquisition equipment into the Contributing Equipment Sequence. Real images carry
 values that viewers accept but the standard does not: ACR-NEMA style
 ``StudyTime`` ``14:04:38`` or ``StudyDate`` ``2024.01.02``, a ``PatientSex``
 of ``male``, a ``PatientAge`` of ``45``, ``PatientIdentityRemoved`` YES with
@@ -69,6 +70,37 @@ _TYPE3 = (
 )
 """Type 3 value attributes of those modules and of Patient Study (C.7.2.2)."""
 
+_EQUIPMENT = (
+    "Manufacturer",
+    "ManufacturerModelName",
+    "SoftwareVersions",
+    "DeviceSerialNumber",
+    "InstitutionName",
+    "InstitutionalDepartmentName",
+    "InstitutionAddress",
+    "StationName",
+    "AcquisitionDateTime",
+    "AcquisitionDate",
+    "AcquisitionTime",
+)
+"""What highdicom copies into the Contributing Equipment Sequence (0018,A001) as the
+source's acquisition equipment (PS3.3 C.7.5.1, C.12.1); without a Manufacturer it
+leaves that item out."""
+
+_MULTI_VALUED = frozenset(
+    {
+        "OtherPatientNames",
+        "SoftwareVersions",
+        "PhysiciansOfRecord",
+        "NameOfPhysiciansReadingStudy",
+        "ConsultingPhysicianName",
+        "AdmittingDiagnosesDescription",
+        "MedicalAlerts",
+        "Allergies",
+    }
+)
+"""The attributes above whose Value Multiplicity is 1-n; the others take one value."""
+
 _ENUMERATED = {
     "PatientSex": frozenset({"M", "F", "O"}),
     "PatientIdentityRemoved": frozenset({"YES", "NO"}),
@@ -98,7 +130,7 @@ def conformant_header(ds: Any) -> Any:
     out = Dataset(dict(ds.items()))  # the elements as they are, not converted
     if hasattr(ds, "file_meta"):
         out.file_meta = ds.file_meta
-    for keyword in (*_TYPE2, *_TYPE3):
+    for keyword in (*_TYPE2, *_TYPE3, *_EQUIPMENT):
         if keyword in out:
             _repair(out, keyword, required=keyword in _TYPE2)
     for keyword in _TYPE2:
@@ -123,6 +155,8 @@ def _repair(ds: Any, keyword: str, *, required: bool) -> None:
     if element.VR in ("DA", "TM") and isinstance(value, str):
         value = _legacy(element.VR, value.strip())
     try:
+        if element.VM > 1 and keyword not in _MULTI_VALUED:
+            raise ValueError(f"{element.VM} values where one is allowed")
         for one in value if element.VM > 1 else [value]:
             validate_value(element.VR, one, config.RAISE)
         allowed = _ENUMERATED.get(keyword)
