@@ -22,6 +22,14 @@ references the images it is about. Its content tree (PS3.16 TID 1500):
 
 The codes used are listed in :mod:`streamgale.dicom.results._codes`.
 
+Speed (a 300-slice study must get its SR within the 1 s study budget): the
+per-image IMAGE items are built once by highdicom and re-pointed per image,
+highdicom's SR constructor gets a skeleton of the tree instead of deep-copying
+and re-parsing all of it, and elements the items share are encoded once
+(:mod:`._items`); the bytes written are the same. The patient, study and
+equipment values copied from the source are made conformant first
+(:mod:`._header`).
+
 UIDs are deterministic: the SR series is one per (study, model), so updates
 stack up as instances of the same series (Instance Number = version); the SOP
 Instance UID is derived from the result id and version. A version 2 result
