@@ -1,10 +1,14 @@
-"""Telemetry on a full disk: recording never fails the pipeline, landing never stops a shutdown."""
+"""Telemetry on a full disk: recording never fails the pipeline, landing never stops for good."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from streamgale.lake import LakeSink
 from streamgale.log import FsyncPolicy, SegmentLog
 from streamgale.telemetry import Landing, Telemetry
 from tests.telemetry.test_landing import _landed
@@ -43,4 +47,28 @@ def test_a_drain_on_a_full_disk_leaves_the_rows_for_the_next_one(tmp_path: Path)
         filler.unlink()
         landing.drain()
         assert [row["instance_uid"] for row in _landed(disk / "lake")] == ["1"]
+    log.close()
+
+
+def test_a_landing_that_fails_starts_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = SegmentLog(tmp_path / "log", fsync=FsyncPolicy.NEVER)
+    telemetry = Telemetry(log, "p")
+    _record(telemetry, "1")
+    real = LakeSink.build_part
+    failures = [OSError("the lake's bucket is unreachable")]
+
+    def flaky(self: LakeSink, *args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(LakeSink, "build_part", flaky)
+    landing = Landing(log, str(tmp_path / "lake"), tmp_path / "landing", restart_after=0.1)
+    landing.start()
+    deadline = time.monotonic() + 10
+    while not _landed(tmp_path / "lake") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    landing.stop()
+    assert not failures, "the failure did not happen"
+    assert [row["instance_uid"] for row in _landed(tmp_path / "lake")] == ["1"]
     log.close()

@@ -64,7 +64,10 @@ def land(
 
 
 class Landing:
-    """Lands ``topic`` of ``log`` in the lake, in its own runtime under ``state_dir``."""
+    """Lands ``topic`` of ``log`` in the lake, in its own runtime under ``state_dir``.
+
+    A landing that fails starts again after ``restart_after`` seconds.
+    """
 
     def __init__(
         self,
@@ -77,6 +80,7 @@ class Landing:
         checkpoint_interval: float = 2.0,
         maintain_every: float = 600.0,
         retention_days: float | None = None,
+        restart_after: float = 5.0,
     ) -> None:
         self._maintain_every = maintain_every
         self._retention_days = retention_days
@@ -89,6 +93,8 @@ class Landing:
         self._traces = traces
         self._interval = checkpoint_interval
         self._runtime: Runtime | None = None
+        self._runtime_lock = threading.Lock()
+        self._restart_after = restart_after
         self._thread: threading.Thread | None = None
 
     def _runtime_for(self, *, until_end: bool) -> Runtime:
@@ -106,16 +112,32 @@ class Landing:
 
     def start(self) -> None:
         """Follow the topic on a background thread until :meth:`stop`."""
-        self._runtime = self._runtime_for(until_end=False)
-        self._thread = threading.Thread(
-            target=self._runtime.run, name="telemetry-landing", daemon=True
-        )
-        self._thread.start()
         self._stopping.clear()
+        self._thread = threading.Thread(target=self._follow, name="telemetry-landing", daemon=True)
+        self._thread.start()
         self._maintenance = threading.Thread(
             target=self._maintain_loop, name="lake-maintenance", daemon=True
         )
         self._maintenance.start()
+
+    def _follow(self) -> None:
+        """Run the landing; after a failure (a lake that cannot be reached, say), log
+        it and start again from the last checkpoint: landing never stops for good
+        while the pipeline it measures runs."""
+        while True:
+            with self._runtime_lock:
+                if self._stopping.is_set():
+                    return
+                self._runtime = runtime = self._runtime_for(until_end=False)
+            try:
+                runtime.run()
+                return  # stopped
+            except Exception:
+                logger.exception(
+                    "telemetry landing failed; starting it again in %.0f s", self._restart_after
+                )
+            if self._stopping.wait(self._restart_after):
+                return
 
     def maintain(self) -> None:
         """Compact small files (one per checkpoint and partition) and apply retention."""
@@ -141,8 +163,10 @@ class Landing:
         if self._maintenance is not None:
             self._maintenance.join(timeout)
             self._maintenance = None
-        if self._runtime is not None and self._thread is not None:
-            self._runtime.stop()
+        with self._runtime_lock:
+            if self._runtime is not None:
+                self._runtime.stop()
+        if self._thread is not None:
             self._thread.join(timeout)
         self._runtime = self._thread = None
 
