@@ -331,3 +331,24 @@ def test_a_clean_close_spares_the_next_open_the_check_and_a_crash_does_not(
     abandon(reopened)  # this time the process dies
     InstanceStore(tmp_path / "store", log).close()
     assert len(checked) == 1
+
+
+def test_a_close_on_a_full_disk_still_closes_and_the_next_open_checks(
+    tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import streamgale.dicom.ingest.store as module
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    store = InstanceStore(tmp_path / "store", log)
+    stored = store.put(ct_files(1)[0], source="dimse")
+    monkeypatch.setattr(module, "atomic_write", full)
+    store.close()  # no clean mark, and no error
+    monkeypatch.undo()
+    assert not (tmp_path / "store" / "clean").exists()
+    Path(stored.path).unlink()  # so the check that now runs has something to find
+    reopened = InstanceStore(tmp_path / "store", log)
+    with pytest.raises(KeyError):
+        reopened.get(stored.sop_instance_uid)
+    reopened.close()

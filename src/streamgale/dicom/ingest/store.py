@@ -490,7 +490,10 @@ class InstanceStore:
             end = self._log.end_offset(self._topic, _PARTITION)
         except (LogError, OSError, ValueError):
             return  # the log is closed already: leave no mark, the next open verifies
-        atomic_write(self._directory / _CLEAN, f"{end}\n".encode())
+        try:
+            atomic_write(self._directory / _CLEAN, f"{end}\n".encode())
+        except OSError as exc:  # a full disk, say: the next open checks the files instead
+            logger.warning("could not mark the instance store closed cleanly: %s", exc)
 
     def _verify_tail(self) -> None:
         """Forget instances whose event the log kept but whose file a power loss took."""
