@@ -163,3 +163,20 @@ def _part10(ds: object) -> bytes:
     buffer = BytesIO()
     ds.save_as(buffer, enforce_file_format=True)  # type: ignore[attr-defined]
     return buffer.getvalue()
+
+
+def test_store_purge_while_the_service_runs_removes_what_it_processed(tmp_path: Path) -> None:
+    with running(_settings(tmp_path)) as app:
+        series = ct_series(slices=3, size=64, seed=14)
+        _send(app, write_instances(series, tmp_path / "send"))
+        wait_for_results(app, 1)
+        paths = [Path(app.store.get(str(ds.SOPInstanceUID)).path) for ds in series]
+        args = ("store", "purge", "--older-than", "1ms", "--json")
+        done = streamgale(*args, "--state-dir", tmp_path / "state", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert sorted(report["purged"]) == sorted(str(ds.SOPInstanceUID) for ds in series)
+        assert report["kept_in_flight"] == 0
+        assert not any(p.exists() for p in paths)
+        _send(app, write_instances(series, tmp_path / "again"))  # a resend is stored anew
+        assert all(p.exists() for p in paths)
