@@ -22,7 +22,6 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels.encoders.base import get_encoder
-from pydicom.sequence import Sequence
 from pydicom.uid import (
     JPEG2000Lossless,
     JPEGBaseline8Bit,
@@ -32,7 +31,15 @@ from pydicom.uid import (
 
 from streamgale.dicom.synthetic import ct_series
 
-__all__ = ["CASES", "HostileCase", "good_study", "j2k_bomb"]
+__all__ = [
+    "CASES",
+    "HostileCase",
+    "deep_sequences",
+    "good_study",
+    "instance_uids",
+    "j2k_bomb",
+    "length_past_end",
+]
 
 PROCESSED = "processed"
 QUARANTINED = "quarantined"
@@ -48,6 +55,8 @@ class HostileCase:
     build: Callable[[str], bytes]
     """Study-unique seed -> the Part 10 file to send."""
     ends: frozenset[str]
+    reason: str = ""
+    """Part of the reason a quarantine entry or a refusal must give (when it has one)."""
     dimse: bool = True
     """Whether dcmtk storescu can send it (it must load the file); if not, stock
     pynetdicom sends the data set unparsed (``tests/dicom/radiology/raw_scu.py``)."""
@@ -60,6 +69,11 @@ def _uid(text: str) -> str:
 def good_study(seed: str, slices: int = 2) -> list[Dataset]:
     """A valid chest CT study of its own (with a lesion, so it gets a finding)."""
     return ct_series(slices=slices, size=32, lesion=True, seed=7, study_uid=_uid(f"study-{seed}"))
+
+
+def instance_uids(seed: str) -> tuple[str, str]:
+    """(SOP Instance UID, Study Instance UID) a case built from ``seed`` starts from."""
+    return _uid(f"sop-{seed}"), str(good_study(seed, slices=1)[0].StudyInstanceUID)
 
 
 def _base(seed: str) -> Dataset:
@@ -216,17 +230,22 @@ def _huge_private(seed: str) -> bytes:
     return _encode(ds)
 
 
-def _deep_sequences(depth: int) -> Callable[[str], bytes]:
+def deep_sequences(depth: int) -> Callable[[str], bytes]:
+    """Content Sequence items nested ``depth`` deep, encoded by hand (undefined lengths).
+
+    Built as bytes: pydicom itself recurses per level, so it cannot write (nor, in a
+    test's traceback, print) a data set nested thousands deep.
+    """
+
     def build(seed: str) -> bytes:
-        ds = _base(seed)
-        item = Dataset()
-        item.CodeValue = "leaf"
-        for _ in range(depth):
-            outer = Dataset()
-            outer.ContentSequence = Sequence([item])
-            item = outer
-        ds.ContentSequence = item.ContentSequence
-        return _encode(ds)
+        data = _encode(_base(seed))
+        sequence = struct.pack("<HH2sHL", 0x0040, 0xA730, b"SQ", 0, 0xFFFFFFFF)
+        item = struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF)
+        item_end = struct.pack("<HHL", 0xFFFE, 0xE00D, 0)
+        sequence_end = struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+        nested = (sequence + item) * depth + (item_end + sequence_end) * depth
+        at = data.index(b"\xe0\x7f\x10\x00OW")  # Pixel Data (7FE0,0010) comes last
+        return data[:at] + nested + data[at:]
 
     return build
 
@@ -247,7 +266,7 @@ def _rows_bad_length(seed: str) -> bytes:
     return _patched(b"\x28\x00\x10\x00US\x02\x00", b"\x28\x00\x10\x00US\x03\x00")(seed)
 
 
-def _length_past_end(seed: str) -> bytes:
+def length_past_end(seed: str) -> bytes:
     # Columns (0028,0011) claims 0xFFF0 bytes: everything after it is swallowed.
     return _patched(b"\x28\x00\x11\x00US\x02\x00", b"\x28\x00\x11\x00US\xf0\xff")(seed)
 
@@ -268,40 +287,39 @@ def _empty(seed: str) -> bytes:
     return b""
 
 
-NOT_SENT = frozenset({REFUSED})  # storescu cannot even load these: STOW-RS only
+NOT_SENT = frozenset({REFUSED})  # nothing to process: the door says no
+STOPPED = frozenset({QUARANTINED, REFUSED})  # refused at the door or quarantined, either is fine
+BAD_PIXELS = frozenset({QUARANTINED})
 
 CASES: tuple[HostileCase, ...] = (
     HostileCase("truncated-header", _truncated(0.02), NOT_SENT, dimse=False),
-    HostileCase(
-        "truncated-pixels", _truncated(0.8), frozenset({QUARANTINED, REFUSED}), dimse=False
-    ),
-    HostileCase("short-pixel-data", _short_pixels, frozenset({QUARANTINED, REFUSED})),
-    HostileCase("rows-65535", _with(Rows=65535, Columns=65535), frozenset({QUARANTINED, REFUSED})),
-    HostileCase("frames-1e6", _with(NumberOfFrames=1_000_000), frozenset({QUARANTINED, REFUSED})),
+    HostileCase("truncated-pixels", _truncated(0.8), STOPPED, "(truncated)", dimse=False),
+    HostileCase("short-pixel-data", _short_pixels, STOPPED, "has 1024 bytes (truncated)"),
+    HostileCase("rows-65535", _with(Rows=65535, Columns=65535), STOPPED, "is 65535"),
+    HostileCase("frames-1e6", _with(NumberOfFrames=1_000_000), STOPPED, "is 1000000"),
     HostileCase("bits-1", _bits(1, 1), frozenset({PROCESSED, QUARANTINED})),
-    HostileCase("bits-12", _bits(12, 12), frozenset({QUARANTINED, REFUSED})),
+    HostileCase("bits-12", _bits(12, 12), STOPPED, "BitsAllocated (0028,0100) is 12"),
     HostileCase("bits-32", _bits(32, 32), frozenset({PROCESSED, QUARANTINED})),
-    HostileCase("bits-64", _bits(64, 64), frozenset({QUARANTINED, REFUSED})),
+    HostileCase("bits-64", _bits(64, 64), STOPPED, "BitsAllocated (0028,0100) is 64"),
     HostileCase("double-float", _float_pixels, frozenset({PROCESSED, QUARANTINED})),
     HostileCase("signed-as-unsigned", _with(PixelRepresentation=0), frozenset({PROCESSED})),
-    HostileCase("pixel-representation-7", _with(PixelRepresentation=7), frozenset({QUARANTINED})),
-    HostileCase("missing-sop-uid", _missing("SOPInstanceUID"), NOT_SENT, dimse=False),
-    HostileCase("missing-study-uid", _missing("StudyInstanceUID"), NOT_SENT),
+    HostileCase("pixel-representation-7", _with(PixelRepresentation=7), STOPPED, "is 7"),
+    HostileCase("missing-sop-uid", _missing("SOPInstanceUID"), NOT_SENT, "SOPInstanceUID"),
+    HostileCase("missing-study-uid", _missing("StudyInstanceUID"), NOT_SENT, "StudyInstance"),
     HostileCase("uid-too-long", _uid_everywhere("StudyInstanceUID", "1." * 40 + "1"), NOT_SENT),
     HostileCase("uid-letters", _uid_everywhere("SeriesInstanceUID", "1.2.abc.4"), NOT_SENT),
     HostileCase("duplicate-sop-uid", _duplicate_uid, ANY_END),
-    HostileCase("text-sr", _text_sr, frozenset({QUARANTINED})),
-    HostileCase("jpeg-garbage", _garbage_fragments(JPEGBaseline8Bit), frozenset({QUARANTINED})),
-    HostileCase("j2k-garbage", _garbage_fragments(JPEG2000Lossless), frozenset({QUARANTINED})),
-    HostileCase("jpegls-garbage", _garbage_fragments(JPEGLSLossless), frozenset({QUARANTINED})),
-    HostileCase("rle-garbage", _rle_garbage, frozenset({QUARANTINED})),
-    HostileCase("j2k-bomb-16gib", j2k_bomb, frozenset({QUARANTINED, REFUSED})),
+    HostileCase("text-sr", _text_sr, frozenset({QUARANTINED}), "no pixel data"),
+    HostileCase("jpeg-garbage", _garbage_fragments(JPEGBaseline8Bit), BAD_PIXELS, "decoded"),
+    HostileCase("j2k-garbage", _garbage_fragments(JPEG2000Lossless), BAD_PIXELS, "decoded"),
+    HostileCase("jpegls-garbage", _garbage_fragments(JPEGLSLossless), BAD_PIXELS, "decoded"),
+    HostileCase("rle-garbage", _rle_garbage, BAD_PIXELS, "decoded"),
+    HostileCase("j2k-bomb-16gib", j2k_bomb, STOPPED, "max_pixel_bytes"),
     HostileCase("huge-private", _huge_private, frozenset({PROCESSED})),
-    HostileCase("sequences-100-deep", _deep_sequences(100), frozenset({PROCESSED, QUARANTINED})),
-    HostileCase("rows-3-byte-us", _rows_bad_length, frozenset({QUARANTINED, REFUSED}), dimse=False),
-    HostileCase(
-        "length-past-end", _length_past_end, frozenset({QUARANTINED, REFUSED}), dimse=False
-    ),
+    HostileCase("sequences-100-deep", deep_sequences(100), frozenset({PROCESSED})),
+    HostileCase("sequences-5000-deep", deep_sequences(5000), STOPPED),
+    HostileCase("rows-3-byte-us", _rows_bad_length, STOPPED, "Rows", dimse=False),
+    HostileCase("length-past-end", length_past_end, STOPPED, "declares a 65520", dimse=False),
     HostileCase("not-dicom", _not_dicom, NOT_SENT, dimse=False),
     HostileCase("empty", _empty, NOT_SENT, dimse=False),
 )

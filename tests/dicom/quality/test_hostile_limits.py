@@ -9,7 +9,8 @@ import pytest
 
 from streamgale.dicom.quality import ValidationLimits, validate_bytes
 from streamgale.errors import ConfigError, InvalidInstanceError
-from tests.dicom.quality.hostile import j2k_bomb
+from tests.dicom.quality.helpers import encode, synthetic_ct
+from tests.dicom.quality.hostile import deep_sequences, j2k_bomb, length_past_end
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -42,3 +43,31 @@ def test_the_decoded_size_limit_is_configurable() -> None:
 def test_the_decoded_size_limit_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="max_pixel_bytes"):
         ValidationLimits(max_pixel_bytes=0)
+
+
+def test_a_length_that_runs_past_the_end_of_the_file_is_named() -> None:
+    # Columns (0028,0011) claims 0xFFF0 bytes: pydicom keeps the 2 KiB there are, silently,
+    # and every element after it (the pixels) is swallowed.
+    reason = _reason(_part10(length_past_end("x")), ValidationLimits())
+    assert reason.startswith("element (0028,0011) Columns declares a 65520-byte value but only ")
+    assert "the file is truncated or the length is wrong" in reason
+
+
+def test_truncated_pixel_data_still_gets_the_length_the_image_needs() -> None:
+    cut = encode(synthetic_ct(size=16))[:-100]
+    reason = _reason(cut, ValidationLimits(min_rows=1, min_columns=1))
+    assert reason.startswith(
+        "PixelData (7FE0,0010) has 412 bytes (truncated); Rows 16 x Columns 16"
+    )
+
+
+def _part10(data: bytes) -> bytes:
+    """The builders' files start at the File Meta group, as the doors take them."""
+    return bytes(128) + b"DICM" + data
+
+
+def test_sequences_nested_too_deep_to_read_are_named() -> None:
+    # pydicom recurses per sequence level; 5000 levels exceed Python's recursion limit.
+    reason = _reason(_part10(deep_sequences(5000)("deep")), ValidationLimits())
+    assert "sequences are nested deeper than can be read" in reason
+    validate_bytes(_part10(deep_sequences(100)("shallow")), ValidationLimits())

@@ -59,6 +59,8 @@ IDENTIFYING_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "Series
 """(0008,0016), (0008,0018), (0020,000D), (0020,000E): every stored instance needs them."""
 
 _MAX_MODALITY_LENGTH = 16  # CS value length (PS3.5 6.2)
+_UNDEFINED_LENGTH = 0xFFFFFFFF  # PS3.5 7.1.1
+_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})  # the PIXEL_KEYWORDS elements
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ def _validate(ds: Dataset, limits: ValidationLimits, size_bytes: int) -> None:
 def _check_readable(ds: Dataset) -> None:
     """Convert every element (pydicom parses values lazily) so a bad one fails here, named."""
     for tag in list(ds.keys()):
+        _check_complete(ds, tag)
         try:
             element = ds[tag]
         except Exception as exc:  # pydicom raises many types for a malformed value
@@ -216,6 +219,26 @@ def _check_readable(ds: Dataset) -> None:
         if element.VR == "SQ":
             for item in element.value:
                 _check_readable(item)
+
+
+def _check_complete(ds: Dataset, tag: Any) -> None:
+    """An element whose value the file cut short: pydicom keeps the bytes there are, silently.
+
+    A length field that claims more than is left swallows every element after it, so
+    without this the reason would name whatever went missing (often the pixels). Pixel
+    Data is left to the pixel checks, which say what length the image needs.
+    """
+    from pydicom.dataelem import RawDataElement
+
+    raw = ds.get_item(tag)
+    if not isinstance(raw, RawDataElement) or raw.value is None or int(tag) in _PIXEL_TAGS:
+        return
+    if raw.length != _UNDEFINED_LENGTH and len(raw.value) < raw.length:
+        raise InvalidInstanceError(
+            f"element {tag} {_keyword(tag)}declares a {raw.length}-byte value but only "
+            f"{len(raw.value)} bytes follow it: the file is truncated or the length is wrong "
+            "(PS3.5 7.1); ask the sender to resend it"
+        )
 
 
 def _check_modality(ds: Dataset, limits: ValidationLimits) -> None:
@@ -254,6 +277,11 @@ def _parse(data: bytes) -> Dataset:
 
     try:
         return dcmread(BytesIO(data))
+    except RecursionError as exc:  # pydicom reads each sequence level with a recursive call
+        raise InvalidInstanceError(
+            "not a readable DICOM Part 10 file: its sequences are nested deeper than can be "
+            "read (each level inside the one before); a malformed or hostile file"
+        ) from exc
     except Exception as exc:  # InvalidDicomError, EOFError, struct.error, ValueError ...
         message = one_line(exc).replace(" Use force=True to force reading.", "")
         raise InvalidInstanceError(f"not a readable DICOM Part 10 file: {message}") from exc
