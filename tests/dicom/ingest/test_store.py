@@ -124,7 +124,7 @@ def test_missing_or_bad_uids_are_refused(
 
 def test_unreadable_and_oversized_bytes_are_refused(tmp_path: Path, log: MemoryLog) -> None:
     store = InstanceStore(tmp_path / "s", log, max_instance_bytes=10_000)
-    with pytest.raises(InvalidInstanceError, match=r"not a readable DICOM dataset|missing"):
+    with pytest.raises(InvalidInstanceError, match=r"not a readable DICOM dataset|not DICOM"):
         store.put(b"\x00" * 200 + b"garbage", source="folder")
     with pytest.raises(InvalidInstanceError, match="over the limit of 10000"):
         store.put(ct_files(1, size=128)[0], source="folder")
@@ -352,3 +352,27 @@ def test_a_close_on_a_full_disk_still_closes_and_the_next_open_checks(
     with pytest.raises(KeyError):
         reopened.get(stored.sop_instance_uid)
     reopened.close()
+
+
+def test_a_stored_uid_in_another_study_is_refused_not_dropped(store: InstanceStore) -> None:
+    first = ct_series(slices=1, size=16, seed=31)[0]
+    store.put(part10(first), source="stow")
+    other = ct_series(slices=1, size=16, seed=32)[0]
+    other.SOPInstanceUID = first.SOPInstanceUID  # two different images, one UID
+    with pytest.raises(InvalidInstanceError, match="two different instances share a UID"):
+        store.put(part10(other), source="stow")
+    assert store.put(part10(first), source="stow").duplicate  # a true resend stays harmless
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "the instance is empty"),
+        (b"%PDF-1.4 not an image at all", "the bytes are not DICOM"),
+    ],
+)
+def test_empty_or_non_dicom_bytes_are_refused_with_what_they_are(
+    store: InstanceStore, data: bytes, reason: str
+) -> None:
+    with pytest.raises(InvalidInstanceError, match=reason):
+        store.put(data, source="stow")

@@ -103,7 +103,7 @@ def test_partial_failure_answers_202_with_reasons(client: StowClient, store: Ins
     by_uid = {f.sop_instance_uid: f for f in result.failed}
     garbage, missing = by_uid[None], by_uid[no_series.SOPInstanceUID]
     assert garbage.reason == missing.reason == FailureReason.CANNOT_UNDERSTAND
-    assert garbage.sop_class_uid is None and "SOPInstanceUID is missing" in garbage.text
+    assert garbage.sop_class_uid is None and "the bytes are not DICOM" in garbage.text
     assert missing.sop_class_uid == no_series.SOPClassUID
     assert "SeriesInstanceUID is missing" in missing.text
     assert len(store) == 2
@@ -121,7 +121,7 @@ def test_response_is_dicom_json_with_the_standard_tags(server: StowServer) -> No
     (other,) = answer["0008119A"]["Value"]  # the unreadable part has no SOP UIDs
     assert other["00081197"] == {"vr": "US", "Value": [0xC000]}
     assert other["00090010"]["Value"] == ["STREAMGALE"]
-    assert "SOPInstanceUID is missing" in other["00091001"]["Value"][0]
+    assert "the bytes are not DICOM" in other["00091001"]["Value"][0]
 
 
 def test_all_failed_is_409(server: StowServer) -> None:

@@ -117,6 +117,8 @@ def inspect_instance(
     """
     require_dicom("DICOM ingest")
     view = memoryview(data).cast("B")
+    if not len(view):
+        raise InvalidInstanceError("the instance is empty (0 bytes); send the file's content")
     if len(view) >= 132 and view[128:132] == _MAGIC:
         return _inspect_part10(view, offset=132)
     if len(view) >= 2 and bytes(view[0:2]) == b"\x02\x00":
@@ -212,6 +214,12 @@ def _parse(read: Any) -> Any:
 
 
 def _inspected(ds: Any, syntax: str, header: bytes, body: memoryview) -> Inspected:
+    if not any(_present(ds, keyword) for keyword in _REQUIRED_UIDS):
+        msg = (
+            "the bytes are not DICOM: no DICM prefix, and none of SOP Class, SOP Instance, "
+            "Study and Series Instance UID; send a DICOM Part 10 file or dataset"
+        )
+        raise InvalidInstanceError(msg)
     uids = {keyword: _required_uid(ds, keyword) for keyword in _REQUIRED_UIDS}
     return Inspected(
         sop_instance_uid=uids["SOPInstanceUID"],
@@ -226,6 +234,13 @@ def _inspected(ds: Any, syntax: str, header: bytes, body: memoryview) -> Inspect
         header=header,
         body=body,
     )
+
+
+def _present(ds: Any, keyword: str) -> bool:
+    try:
+        return bool(str(ds.get(keyword) or "").strip("\0 "))
+    except Exception:  # unreadable counts as present: _required_uid says what is wrong
+        return True
 
 
 def _required_uid(ds: Any, keyword: str) -> str:

@@ -251,7 +251,9 @@ class InstanceStore:
         event from the log: it is published now); the first copy is kept even
         if the resent bytes differ, unless ``supersedes`` says the first copy
         was quarantined or discarded: the resend then replaces it and is
-        announced, a new version.
+        announced, a new version. An instance with a stored SOP Instance UID
+        but another study or series is no resend: it is refused
+        (:class:`~streamgale.errors.InvalidInstanceError`).
 
         Raises :class:`~streamgale.errors.InvalidInstanceError` for bytes that
         cannot be stored (unreadable, a required UID missing, too large);
@@ -287,6 +289,7 @@ class InstanceStore:
                     event = self._replace(known, found, source, calling_ae, sha)
                     return _stored(event, duplicate=False)
                 if known is not None:
+                    _refuse_uid_collision(known, found)
                     return _stored(known, duplicate=True)
                 sha = sha or _sha256(found.chunks)
                 event = self._event(found, source, calling_ae, sha, self._objects.path_for(sha))
@@ -614,6 +617,23 @@ class InstanceStore:
     def _check_open(self) -> None:
         if self._closed:
             raise DicomError(f"the instance store at {self._directory} is closed; open a new one")
+
+
+def _refuse_uid_collision(known: InstanceEvent, found: Inspected) -> None:
+    """A resend names the same study and series; another one is a different instance
+    sharing the UID, which must be refused, not dropped as a duplicate."""
+    if (known.study_instance_uid, known.series_instance_uid) == (
+        found.study_instance_uid,
+        found.series_instance_uid,
+    ):
+        return
+    msg = (
+        f"SOP Instance UID {found.sop_instance_uid} is already stored in study "
+        f"{known.study_instance_uid}, series {known.series_instance_uid}; this instance says "
+        f"study {found.study_instance_uid}, series {found.series_instance_uid}: two different "
+        "instances share a UID; give this one a new SOP Instance UID"
+    )
+    raise InvalidInstanceError(msg, sop_instance_uid=found.sop_instance_uid)
 
 
 def _sha256(chunks: Iterable[bytes | memoryview]) -> str:
