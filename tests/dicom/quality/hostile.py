@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from io import BytesIO
 from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.pixels.encoders.base import get_encoder
 from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGLSLossless,
@@ -35,6 +39,7 @@ __all__ = [
     "CASES",
     "HostileCase",
     "deep_sequences",
+    "deflate_bomb",
     "good_study",
     "instance_uids",
     "j2k_bomb",
@@ -44,7 +49,6 @@ __all__ = [
 PROCESSED = "processed"
 QUARANTINED = "quarantined"
 REFUSED = "refused"
-ANY_END = frozenset({PROCESSED, QUARANTINED, REFUSED})
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,34 @@ def j2k_bomb(seed: str, *, size: int = 2048, frames: int = 4096) -> bytes:
     return _encode(ds, check=True)
 
 
+def deflate_bomb(seed: str, *, inflated_mib: int = 4096) -> bytes:
+    """A Deflated Explicit VR Little Endian file (PS3.5 A.5) whose data set holds a private
+    OB of ``inflated_mib`` MiB of zeros: about 1 KB per MiB on the wire, streamed so that
+    building it never holds the inflated bytes."""
+    ds = _base(seed)
+    encoded = DicomBytesIO()
+    encoded.is_little_endian, encoded.is_implicit_VR = True, False
+    write_dataset(encoded, ds)
+    body = encoded.getvalue()
+    at = body.index(b"\xe0\x7f\x10\x00OW")  # Pixel Data comes last
+    creator = struct.pack("<HH2sH", 0x0099, 0x0010, b"LO", 8) + b"HOSTILE "
+    size = inflated_mib << 20
+    header = struct.pack("<HH2s2xL", 0x0099, 0x1001, b"OB", size)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    parts = [deflater.compress(body[:at] + creator + header)]
+    zeros = bytes(1 << 20)
+    parts += [deflater.compress(zeros) for _ in range(inflated_mib)]
+    parts += [deflater.compress(body[at:]), deflater.flush()]
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    return bytes(128) + b"DICM" + _encode_meta(ds) + b"".join(parts)
+
+
+def _encode_meta(ds: Dataset) -> bytes:
+    buffer = DicomBytesIO()
+    write_file_meta_info(buffer, ds.file_meta, enforce_standard=True)
+    return buffer.getvalue()
+
+
 def _huge_private(seed: str) -> bytes:
     ds = _base(seed)
     block = ds.private_block(0x0099, "HOSTILE", create=True)
@@ -308,13 +340,20 @@ CASES: tuple[HostileCase, ...] = (
     HostileCase("missing-study-uid", _missing("StudyInstanceUID"), NOT_SENT, "StudyInstance"),
     HostileCase("uid-too-long", _uid_everywhere("StudyInstanceUID", "1." * 40 + "1"), NOT_SENT),
     HostileCase("uid-letters", _uid_everywhere("SeriesInstanceUID", "1.2.abc.4"), NOT_SENT),
-    HostileCase("duplicate-sop-uid", _duplicate_uid, ANY_END),
+    # The first copy (DIMSE) is processed; the second, another study's, must be refused.
+    HostileCase("duplicate-sop-uid", _duplicate_uid, frozenset({PROCESSED, REFUSED}), "already"),
     HostileCase("text-sr", _text_sr, frozenset({QUARANTINED}), "no pixel data"),
     HostileCase("jpeg-garbage", _garbage_fragments(JPEGBaseline8Bit), BAD_PIXELS, "decoded"),
     HostileCase("j2k-garbage", _garbage_fragments(JPEG2000Lossless), BAD_PIXELS, "decoded"),
     HostileCase("jpegls-garbage", _garbage_fragments(JPEGLSLossless), BAD_PIXELS, "decoded"),
     HostileCase("rle-garbage", _rle_garbage, BAD_PIXELS, "decoded"),
     HostileCase("j2k-bomb-16gib", j2k_bomb, STOPPED, "max_pixel_bytes"),
+    HostileCase(
+        "deflate-bomb-64mib",
+        partial(deflate_bomb, inflated_mib=64),  # over the test service's 48 MiB max_bytes
+        STOPPED,
+        "inflates to more than",
+    ),
     HostileCase("huge-private", _huge_private, frozenset({PROCESSED})),
     HostileCase("sequences-100-deep", deep_sequences(100), frozenset({PROCESSED})),
     HostileCase("sequences-5000-deep", deep_sequences(5000), STOPPED),

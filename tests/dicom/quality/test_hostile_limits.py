@@ -10,7 +10,7 @@ import pytest
 from streamgale.dicom.quality import ValidationLimits, validate_bytes
 from streamgale.errors import ConfigError, InvalidInstanceError
 from tests.dicom.quality.helpers import encode, synthetic_ct
-from tests.dicom.quality.hostile import deep_sequences, j2k_bomb, length_past_end
+from tests.dicom.quality.hostile import deep_sequences, deflate_bomb, j2k_bomb, length_past_end
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -71,3 +71,17 @@ def test_sequences_nested_too_deep_to_read_are_named() -> None:
     reason = _reason(_part10(deep_sequences(5000)("deep")), ValidationLimits())
     assert "sequences are nested deeper than can be read" in reason
     validate_bytes(_part10(deep_sequences(100)("shallow")), ValidationLimits())
+
+
+def test_a_deflate_bomb_is_refused_without_inflating_it_into_memory() -> None:
+    bomb = deflate_bomb("bomb", inflated_mib=96)  # ~100 KB that inflate to 96 MiB
+    assert len(bomb) < 200_000
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reason = _reason(bomb, ValidationLimits(max_bytes=32 << 20))
+    assert reason.startswith("the Deflated data set inflates to more than 33554432 bytes")
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) / 1024
+    assert grown_mib < 16, f"peak RSS grew {grown_mib:.0f} MiB"
+
+
+def test_a_deflated_instance_within_the_limit_passes() -> None:
+    validate_bytes(deflate_bomb("small", inflated_mib=2), ValidationLimits(max_bytes=32 << 20))

@@ -10,6 +10,7 @@ The quarantine store needs no DICOM libraries; validation needs the
 ``dicom`` extra and imports it when first used.
 """
 
+from streamgale.dicom.quality.inflate import check_inflated_size
 from streamgale.dicom.quality.quarantine import (
     QuarantineEntry,
     QuarantineError,
@@ -35,6 +36,7 @@ __all__ = [
     "QuarantineStatus",
     "QuarantineStore",
     "ValidationLimits",
+    "check_inflated_size",
     "peek_uids",
     "summarize",
     "validate_bytes",

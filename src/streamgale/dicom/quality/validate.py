@@ -37,6 +37,7 @@ from streamgale.dicom.quality._attributes import (
 )
 from streamgale.dicom.quality._pixels import PIXEL_KEYWORDS, check_pixel_data, check_pixel_module
 from streamgale.dicom.quality._sop import is_image_storage
+from streamgale.dicom.quality.inflate import DEFLATED_SYNTAX, check_inflated_size
 from streamgale.errors import ConfigError, InvalidInstanceError
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ def validate_bytes(data: bytes, limits: ValidationLimits) -> Dataset:
     require_dicom("DICOM validation")
     if len(data) > limits.max_bytes:
         raise InvalidInstanceError(_size_reason(len(data), limits))
+    _check_inflated_size(data, limits.max_bytes)
     ds = _parse(data)
     validate_instance(ds, limits, size_bytes=len(data))
     return ds
@@ -285,6 +287,24 @@ def _parse(data: bytes) -> Dataset:
     except Exception as exc:  # InvalidDicomError, EOFError, struct.error, ValueError ...
         message = one_line(exc).replace(" Use force=True to force reading.", "")
         raise InvalidInstanceError(f"not a readable DICOM Part 10 file: {message}") from exc
+
+
+def _check_inflated_size(data: bytes, limit: int) -> None:
+    """A Deflated data set (PS3.5 A.5) must inflate to at most ``limit`` bytes.
+
+    pydicom inflates the whole data set into memory before reading it, so this
+    counts it first (see :func:`check_inflated_size`).
+    """
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    source = BytesIO(data)
+    try:
+        read_preamble(source, False)
+        syntax = _read_file_meta_info(source).get("TransferSyntaxUID")
+    except Exception:  # an unreadable header is for _parse to report
+        return
+    if syntax == DEFLATED_SYNTAX:
+        check_inflated_size(memoryview(data)[source.tell() :], limit)
 
 
 def _size_reason(size: int, limits: ValidationLimits) -> str:
