@@ -408,3 +408,41 @@ def test_a_malformed_stow_request_is_refused_with_a_body(
     got, answer = _post(f"{run.service.stow.url}/studies", body, content_type)
     assert (got, bool(answer.strip())) == (status, True), answer[:300]
     assert json.loads(answer), answer[:300]
+
+
+def test_one_stow_request_mixing_good_and_hostile_parts_keeps_the_good(run: Run) -> None:
+    """202: the good study is stored and gets its result; each bad part ends on its own."""
+    assert run.service.stow is not None
+    by_name = {case.name: case for case in CASES}
+    good = good_study("mixed-good")
+    short = by_name["short-pixel-data"].build("mixed-short")
+    parts = [
+        _encode_part10(good[0]),
+        by_name["not-dicom"].build("mixed"),
+        short,
+        _encode_part10(good[1]),
+    ]
+    status, body = _post(f"{run.service.stow.url}/studies", _multipart(*parts), _MULTIPART_DICOM)
+    answer = json.loads(body)
+    assert status == 202, body[:600]
+    stored = {item["00081155"]["Value"][0] for item in answer["00081199"]["Value"]}
+    [failed] = answer["0008119A"]["Value"]
+    assert "not DICOM" in failed["00091001"]["Value"][0] or "missing" in str(failed)
+    short_uid = peek_uids(short)[0]
+    assert stored == {str(good[0].SOPInstanceUID), str(good[1].SOPInstanceUID), short_uid}
+    deadline = time.monotonic() + 30
+    study = str(good[0].StudyInstanceUID)
+    while time.monotonic() < deadline and not (
+        any(s.study_instance_uid == study for s in run.service.summaries)
+        and any(e.sop_instance_uid == short_uid for e in run.service.quarantine.list(limit=10_000))
+    ):
+        time.sleep(0.1)
+    [summary] = [s for s in run.service.summaries if s.study_instance_uid == study]
+    assert set(summary.sop_instance_uids) == {str(ds.SOPInstanceUID) for ds in good}
+    assert any(e.sop_instance_uid == short_uid for e in run.service.quarantine.list(limit=10_000))
+
+
+def _encode_part10(ds: Any) -> bytes:
+    buffer = DicomBytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return bytes(buffer.getvalue())
