@@ -359,7 +359,7 @@ CASES: tuple[HostileCase, ...] = (
     HostileCase("sequences-5000-deep", deep_sequences(5000), STOPPED),
     HostileCase("rows-3-byte-us", _rows_bad_length, STOPPED, "Rows", dimse=False),
     HostileCase("length-past-end", length_past_end, STOPPED, "declares a 65520", dimse=False),
-    HostileCase("not-dicom", _not_dicom, NOT_SENT, dimse=False),
-    HostileCase("empty", _empty, NOT_SENT, dimse=False),
+    HostileCase("not-dicom", _not_dicom, NOT_SENT, "not DICOM", dimse=False),
+    HostileCase("empty", _empty, NOT_SENT, "empty", dimse=False),
 )
 """Every hostile case; ``ends`` are the endings each may have (see the module doc)."""
