@@ -336,7 +336,7 @@ def test_a_clean_close_spares_the_next_open_the_check_and_a_crash_does_not(
 def test_a_close_on_a_full_disk_still_closes_and_the_next_open_checks(
     tmp_path: Path, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import streamgale.dicom.ingest.store as module
+    import streamgale.dicom.ingest.recovery as module
 
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")

@@ -31,10 +31,8 @@ still unpublished whose file is intact (:meth:`InstanceStore.republish_pending`)
 Each stored instance therefore has exactly one instance event in the log,
 whatever the crash. Because step 4 flushes file and event together, a power
 loss can keep an event whose file never reached the disk; that instance was
-never acknowledged. So after an unclean stop (no ``clean`` mark left by
-:meth:`InstanceStore.close`) the files of the last ``TAIL_CHECKED`` events
-are verified, and an instance whose file is missing or torn is forgotten:
-its sender, never acknowledged, resends it, and it is stored anew.
+never acknowledged, and after an unclean stop it is forgotten so that its
+sender's resend is stored anew (:mod:`~streamgale.dicom.ingest.recovery`).
 
 **A full disk.** :meth:`InstanceStore.put` refuses (an ``ENOSPC`` OSError,
 which the doors answer with 0xA700 or HTTP 507) any instance that would leave
@@ -45,7 +43,6 @@ the space that results and checkpoints of the work already accepted need.
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import logging
 import os
@@ -64,9 +61,15 @@ from streamgale.dicom.ingest.events import CompletionSignal, InstanceEvent, Scop
 from streamgale.dicom.ingest.index import IndexRow, InstanceIndex
 from streamgale.dicom.ingest.inspection import Inspected, inspect_instance
 from streamgale.dicom.ingest.objects import ObjectFiles
+from streamgale.dicom.ingest.recovery import (
+    forget_torn_tail,
+    leave_clean_mark,
+    lock_directory,
+    refuse_journal,
+    take_clean_mark,
+)
 from streamgale.dicom.ingest.retention import PurgeReport, RetentionPolicy, purge_instances
 from streamgale.errors import ConfigError, DicomError, InvalidInstanceError, LogError
-from streamgale.fsutil import atomic_write, fsync_dir
 from streamgale.log.base import Log
 
 __all__ = ["InstanceStore", "SopClassMismatchError", "StoredInstance"]
@@ -75,10 +78,6 @@ logger = logging.getLogger("streamgale.dicom.ingest")
 
 _PARTITION = 0
 _SCAN_BATCH = 1024
-TAIL_CHECKED = 256
-"""Events at the log's end whose files are verified after an unclean stop: more
-than the puts that can be in flight at once (associations, STOW-RS requests)."""
-_CLEAN = "clean"
 RESERVE_BYTES = 32 * 1024 * 1024
 """Free space :meth:`InstanceStore.put` leaves for the work already accepted."""
 
@@ -168,7 +167,7 @@ class InstanceStore:
             raise ConfigError(msg, key="max_instance_bytes")
         self._directory = Path(directory)
         self._directory.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = _lock(self._directory)
+        self._lock_fd = lock_directory(self._directory)
         self._log = log
         self._topic = topic
         self._max_bytes = max_instance_bytes
@@ -180,13 +179,13 @@ class InstanceStore:
         self._closed = False
         self._opened = False
         try:
-            _refuse_journal(self._directory)
+            refuse_journal(self._directory)
             self._ensure_topic()
-            clean = self._take_clean_mark()
+            clean = take_clean_mark(self._directory, self._log_end())
             self._index.unpublish_from(self._log.end_offset(self._topic, _PARTITION))
             self._replay_log()
             if not clean:
-                self._verify_tail()
+                forget_torn_tail(self._log, self._topic, self._index, self._objects)
             self.republish_pending()
             self._opened = True
         except BaseException:
@@ -456,7 +455,7 @@ class InstanceStore:
             self._objects.close()
             self._index.close()
             if self._opened:
-                self._leave_clean_mark()
+                leave_clean_mark(self._directory, self._log_end)
         finally:
             os.close(self._lock_fd)
 
@@ -469,60 +468,14 @@ class InstanceStore:
             self._publish(row.event)
         return row.event
 
+    def _log_end(self) -> int:
+        return self._log.end_offset(self._topic, _PARTITION)
+
     def _announce(self, event: InstanceEvent) -> None:
         """Index a new instance as pending, then publish it (a crash in between leaves
         a pending row, published on the next open)."""
         self._index.insert(event, log_hint=self._log.end_offset(self._topic, _PARTITION))
         self._publish(event)
-
-    def _take_clean_mark(self) -> bool:
-        """Whether the last store here closed cleanly at the log's current end; the
-        mark is removed (durably) so that a crash from now on is seen as one."""
-        mark = self._directory / _CLEAN
-        try:
-            text = mark.read_text()
-        except FileNotFoundError:
-            return False
-        mark.unlink()
-        fsync_dir(self._directory)
-        return text.strip() == str(self._log.end_offset(self._topic, _PARTITION))
-
-    def _leave_clean_mark(self) -> None:
-        """Record a clean close: every file the log names is durable."""
-        try:
-            end = self._log.end_offset(self._topic, _PARTITION)
-        except (LogError, OSError, ValueError):
-            return  # the log is closed already: leave no mark, the next open verifies
-        try:
-            atomic_write(self._directory / _CLEAN, f"{end}\n".encode())
-        except OSError as exc:  # a full disk, say: the next open checks the files instead
-            logger.warning("could not mark the instance store closed cleanly: %s", exc)
-
-    def _verify_tail(self) -> None:
-        """Forget instances whose event the log kept but whose file a power loss took."""
-        end = self._log.end_offset(self._topic, _PARTITION)
-        start = max(self._log.start_offset(self._topic, _PARTITION), end - TAIL_CHECKED)
-        from streamgale.dicom.ingest.events import decode_event
-
-        for record in self._log.read(self._topic, _PARTITION, start, TAIL_CHECKED):
-            try:
-                event = decode_event(record.payload)
-            except DicomError:
-                continue
-            if not isinstance(event, InstanceEvent):
-                continue
-            row = self._index.get(event.sop_instance_uid)
-            if row is None or row.event.sha256 != event.sha256:
-                continue  # forgotten already, or a later version replaced it
-            if not self._objects.verify(Path(event.path), event.sha256):
-                logger.warning(
-                    "stored file %s of %s is missing or torn after a crash; the instance "
-                    "was never acknowledged and is forgotten until its sender resends it",
-                    event.path,
-                    event.sop_instance_uid,
-                )
-                self._index.delete(event.sop_instance_uid)
-                Path(event.path).unlink(missing_ok=True)
 
     def _superseded(self, known: InstanceEvent) -> bool:
         """Whether a resend should replace the stored copy (quarantined or discarded)."""
@@ -641,35 +594,6 @@ def _sha256(chunks: Iterable[bytes | memoryview]) -> str:
     for chunk in chunks:
         digest.update(chunk)
     return digest.hexdigest()
-
-
-def _lock(directory: Path) -> int:
-    """Lock ``directory`` for this store: two stores writing one index and log would
-    publish instances twice."""
-    fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        msg = (
-            f"the instance store {directory} is open in another InstanceStore or process; "
-            "close that store first or use another directory"
-        )
-        raise DicomError(msg) from None
-    return fd
-
-
-def _refuse_journal(directory: Path) -> None:
-    """Refuse a store an earlier version left with an ingest journal: it may hold
-    acknowledged instances that only that version can replay."""
-    journal = directory / "journal"
-    if journal.exists():
-        msg = (
-            f"{journal} is an ingest journal of an earlier StreamGale, which may hold "
-            "acknowledged instances; open the store once with that version (it replays "
-            "the journal on opening and checkpoints it on closing), then delete the file"
-        )
-        raise DicomError(msg)
 
 
 def _prepared(
