@@ -80,3 +80,11 @@ def test_listener_options_are_refused_for_plain_pipelines(tmp_path: Path) -> Non
     done = streamgale("run", EXAMPLES / "sensors.yaml", "--dicom-port", "11112", cwd=tmp_path)
     assert done.returncode == 2
     assert "listener setting(s) port apply only to radiology files" in done.stderr
+
+
+def test_piped_output_keeps_long_lines_whole(tmp_path: Path) -> None:
+    deep = tmp_path.joinpath(*(["a-rather-long-folder-name"] * 12))  # > 300 characters
+    done = streamgale("validate", EXAMPLES / "radiology.yaml", "--state-dir", deep, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [runtime] = [line for line in done.stdout.splitlines() if line.startswith("runtime:")]
+    assert f"state_dir={deep}," in runtime  # one line, the path not cut or wrapped
