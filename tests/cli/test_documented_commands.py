@@ -158,8 +158,6 @@ class World:
         text = re.sub(r"/tmp/(\w+)", lambda m: str(self.folder / "tmp" / m[1]), text)
         text = re.sub(r"\bpipeline\.yaml\b", "examples/sensors.yaml", text)
         text = re.sub(r"dlq (show|replay)((?: \d+)+)", self._dead_letter_ids, text)
-        # The reprocess and store examples name the state dir of older docs.
-        text = text.replace("--state-dir .streamgale/radiology", "--state-dir .streamgale")
         if text.startswith("streamgale run examples/radiology.yaml"):
             text += " --dicom-port 0 --stow-port 0 --dashboard-port 0 --stop-after 2s"
         if text.startswith("streamgale demo") and " sensors" not in text:
@@ -321,3 +319,9 @@ def test_results_list_on_a_narrow_terminal_keeps_the_whole_id(world: World) -> N
     screen = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())
     assert "─" in screen  # a terminal gets the drawn table
     assert world.result_id in screen  # the id `results show` needs, whole
+
+
+def test_the_documents_name_the_one_default_state_place() -> None:
+    # .streamgale/radiology was the radiology default once; every command reads .streamgale.
+    stale = [c for c in COMMANDS if ".streamgale/radiology" in c]
+    assert stale == []

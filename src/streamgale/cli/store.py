@@ -78,7 +78,7 @@ def store() -> None:
     \b
     Example:
       streamgale store purge --older-than 30d --dry-run
-      streamgale store purge --older-than 30d --state-dir .streamgale/radiology
+      streamgale store purge --older-than 30d --state-dir .streamgale
     """
 
 
@@ -186,7 +186,7 @@ def reprocess(uid: str, state_dir: Path) -> None:
 
     \b
     Example:
-      streamgale reprocess 1.2.826.0.1.3680043.8.498.1 --state-dir .streamgale/radiology
+      streamgale reprocess 1.2.826.0.1.3680043.8.498.1 --state-dir .streamgale
     """
     covered = request_reprocess(instances_dir(state_dir), uid)
     click.echo(
