@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import resource
 import time
+import tracemalloc
 
+import numpy as np
 import pytest
 
+from streamgale.dicom.pixels import decode_frame, decode_frames
 from streamgale.dicom.quality import ValidationLimits, validate_bytes
 from streamgale.errors import ConfigError, InvalidInstanceError
 from tests.dicom.quality.helpers import encode, synthetic_ct
@@ -85,3 +88,22 @@ def test_a_deflate_bomb_is_refused_without_inflating_it_into_memory() -> None:
 
 def test_a_deflated_instance_within_the_limit_passes() -> None:
     validate_bytes(deflate_bomb("small", inflated_mib=2), ValidationLimits(max_bytes=32 << 20))
+
+
+def test_one_frame_of_a_large_native_instance_copies_that_frame_only() -> None:
+    # A thumbnail of a 1 GiB multi-frame instance used to copy (and bit-shift) all of it.
+    ds = synthetic_ct(size=256)
+    frames = 200  # 25 MiB of 16-bit pixels
+    ds.NumberOfFrames = frames
+    ds.BitsStored = 12  # the high bits are masked: done on the frame taken only
+    pixels = (np.arange(frames * 256 * 256) % 65521).astype("<u2")
+    ds.PixelData = pixels.tobytes()
+    tracemalloc.start()
+    try:
+        frame = decode_frame(ds, 123)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * frame.nbytes, f"decoding one frame allocated {peak} bytes"
+    assert np.array_equal(frame, pixels.reshape(frames, 256, 256)[123] & 0x0FFF)
+    assert np.array_equal(decode_frames(ds)[123], frame)

@@ -130,9 +130,9 @@ def decode_frame(ds: Dataset, index: int) -> npt.NDArray[Any]:
     frames = number_of_frames(ds)
     if not 0 <= index < frames:
         raise IndexError(f"frame index {index} is out of range; the instance has {frames} frames")
-    fast = _native_fast_path(ds, syntax, frames)
+    fast = _native_fast_path(ds, syntax, frames, only=index)
     if fast is not None:
-        frame: npt.NDArray[Any] = fast[index]
+        frame: npt.NDArray[Any] = fast[0]
         return frame
     return _decode(ds, syntax, index=index)
 
@@ -145,8 +145,14 @@ def _check_pixels_present(ds: Dataset) -> None:
         )
 
 
-def _native_fast_path(ds: Dataset, syntax: UID, frames: int) -> npt.NDArray[Any] | None:
-    """Little-endian monochrome integer data straight from the buffer, or None."""
+def _native_fast_path(
+    ds: Dataset, syntax: UID, frames: int, *, only: int | None = None
+) -> npt.NDArray[Any] | None:
+    """Little-endian monochrome integer data straight from the buffer, or None.
+
+    ``only`` copies just that frame (shaped (1, rows, columns)): a thumbnail of a
+    1 GiB multi-frame instance must not copy all of it.
+    """
     if syntax not in _NATIVE_LITTLE or "PixelData" not in ds:
         return None
     try:
@@ -168,7 +174,10 @@ def _native_fast_path(ds: Dataset, syntax: UID, frames: int) -> npt.NDArray[Any]
             f"{frames} frame(s) of {rows}x{columns} at {allocated} bits need "
             f"{count * dtype.itemsize}; the data is truncated: ask the sender to resend it"
         )
-    arr = np.frombuffer(buffer, dtype=dtype, count=count).reshape(frames, rows, columns).copy()
+    first, taken = (0, frames) if only is None else (only, 1)
+    offset = first * rows * columns * dtype.itemsize
+    arr = np.frombuffer(buffer, dtype=dtype, count=taken * rows * columns, offset=offset)
+    arr = arr.reshape(taken, rows, columns).copy()
     if stored < allocated:
         # Ignore the unused high bits (PS3.5 8.1.1): shift them out and back,
         # which also sign-extends signed data.
