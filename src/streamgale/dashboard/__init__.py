@@ -13,6 +13,9 @@ adapts a running :class:`~streamgale.dicom.radiology.RadiologyApp`::
     server = DashboardServer(backend, state_dir=app.settings.state_dir, port=8080)
     server.start()
     print(server.url, server.first_token)  # the token only on the first start
+
+:class:`streamgale.service.RadiologyService` does this for a running service;
+the pipeline itself never builds (or imports) the dashboard.
 """
 
 from streamgale.dashboard.auth import AdminToken, SessionStore, reset_admin_token
