@@ -376,3 +376,21 @@ def test_empty_or_non_dicom_bytes_are_refused_with_what_they_are(
 ) -> None:
     with pytest.raises(InvalidInstanceError, match=reason):
         store.put(data, source="stow")
+
+
+def test_a_file_that_cannot_be_written_leaves_no_row_to_announce(
+    store: InstanceStore, log: MemoryLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import streamgale.dicom.ingest.objects as objects
+
+    def full(fd: int, chunks: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    data = ct_files(1)[0]
+    monkeypatch.setattr(objects, "_write_all", full)
+    with pytest.raises(OSError, match="No space"):
+        store.put(data, source="dimse")
+    monkeypatch.undo()
+    assert store._index.pending() == [] and instance_events(log) == []
+    again = store.put(data, source="dimse")  # the sender's retry is stored, not a duplicate
+    assert not again.duplicate and store.read_bytes(again.sop_instance_uid) == data
