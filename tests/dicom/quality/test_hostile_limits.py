@@ -8,9 +8,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
 
 from streamgale.dicom.pixels import decode_frame, decode_frames
-from streamgale.dicom.quality import ValidationLimits, validate_bytes
+from streamgale.dicom.quality import ValidationLimits, validate_bytes, validate_instance
 from streamgale.errors import ConfigError, InvalidInstanceError
 from tests.dicom.quality.helpers import encode, synthetic_ct
 from tests.dicom.quality.hostile import deep_sequences, deflate_bomb, j2k_bomb, length_past_end
@@ -107,3 +109,19 @@ def test_one_frame_of_a_large_native_instance_copies_that_frame_only() -> None:
     assert peak < 2 * frame.nbytes, f"decoding one frame allocated {peak} bytes"
     assert np.array_equal(frame, pixels.reshape(frames, 256, 256)[123] & 0x0FFF)
     assert np.array_equal(decode_frames(ds)[123], frame)
+
+
+def test_deep_sequences_of_defined_length_read_lazily_are_named_too() -> None:
+    # dcmtk re-encodes sequences with defined lengths; pydicom then reads them lazily, and
+    # the depth shows only when each element is converted (as storescu sent them, 5000 deep).
+    # Built in memory here, where nothing recurses until validation does.
+    ds = synthetic_ct(size=16)
+    item = Dataset()
+    for _ in range(3000):
+        outer = Dataset()
+        outer.ContentSequence = DicomSequence([item])
+        item = outer
+    ds.ContentSequence = item.ContentSequence
+    with pytest.raises(InvalidInstanceError) as caught:
+        validate_instance(ds, ValidationLimits(), size_bytes=1000)
+    assert "sequences are nested deeper than can be read" in caught.value.reason

@@ -61,6 +61,10 @@ IDENTIFYING_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "Series
 
 _MAX_MODALITY_LENGTH = 16  # CS value length (PS3.5 6.2)
 _UNDEFINED_LENGTH = 0xFFFFFFFF  # PS3.5 7.1.1
+_TOO_DEEP = (
+    "its sequences are nested deeper than can be read (each level inside the one before); "
+    "a malformed or hostile file"
+)
 _PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})  # the PIXEL_KEYWORDS elements
 
 
@@ -197,7 +201,7 @@ def peek_uids(data: bytes) -> tuple[str | None, str | None]:
 def _validate(ds: Dataset, limits: ValidationLimits, size_bytes: int) -> None:
     if size_bytes > limits.max_bytes:
         raise InvalidInstanceError(_size_reason(size_bytes, limits))
-    _check_readable(ds)
+    _check_nesting(ds)
     uids = {keyword: require_uid(ds, keyword) for keyword in IDENTIFYING_UIDS}
     _check_modality(ds, limits)
     pixels = next((k for k in PIXEL_KEYWORDS if k in ds), None)
@@ -208,12 +212,22 @@ def _validate(ds: Dataset, limits: ValidationLimits, size_bytes: int) -> None:
     check_pixel_data(ds, geometry, _transfer_syntax(ds))
 
 
+def _check_nesting(ds: Dataset) -> None:
+    """:func:`_check_readable`, with sequences nested too deep to read named as such."""
+    try:
+        _check_readable(ds)
+    except RecursionError as exc:  # pydicom, and this check, recurse per sequence level
+        raise InvalidInstanceError(_TOO_DEEP) from exc
+
+
 def _check_readable(ds: Dataset) -> None:
     """Convert every element (pydicom parses values lazily) so a bad one fails here, named."""
     for tag in list(ds.keys()):
         _check_complete(ds, tag)
         try:
             element = ds[tag]
+        except RecursionError:
+            raise  # named once, by _check_nesting
         except Exception as exc:  # pydicom raises many types for a malformed value
             raise InvalidInstanceError(
                 f"element {tag} {_keyword(tag)}cannot be read: {one_line(exc)}"
@@ -280,10 +294,7 @@ def _parse(data: bytes) -> Dataset:
     try:
         return dcmread(BytesIO(data))
     except RecursionError as exc:  # pydicom reads each sequence level with a recursive call
-        raise InvalidInstanceError(
-            "not a readable DICOM Part 10 file: its sequences are nested deeper than can be "
-            "read (each level inside the one before); a malformed or hostile file"
-        ) from exc
+        raise InvalidInstanceError(f"not a readable DICOM Part 10 file: {_TOO_DEEP}") from exc
     except Exception as exc:  # InvalidDicomError, EOFError, struct.error, ValueError ...
         message = one_line(exc).replace(" Use force=True to force reading.", "")
         raise InvalidInstanceError(f"not a readable DICOM Part 10 file: {message}") from exc
