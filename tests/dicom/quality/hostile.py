@@ -336,7 +336,9 @@ CASES: tuple[HostileCase, ...] = (
     HostileCase("double-float", _float_pixels, frozenset({PROCESSED, QUARANTINED})),
     HostileCase("signed-as-unsigned", _with(PixelRepresentation=0), frozenset({PROCESSED})),
     HostileCase("pixel-representation-7", _with(PixelRepresentation=7), STOPPED, "is 7"),
-    HostileCase("missing-sop-uid", _missing("SOPInstanceUID"), NOT_SENT, "SOPInstanceUID"),
+    HostileCase(
+        "missing-sop-uid", _missing("SOPInstanceUID"), NOT_SENT, "SOPInstanceUID", dimse=False
+    ),
     HostileCase("missing-study-uid", _missing("StudyInstanceUID"), NOT_SENT, "StudyInstance"),
     HostileCase("uid-too-long", _uid_everywhere("StudyInstanceUID", "1." * 40 + "1"), NOT_SENT),
     HostileCase("uid-letters", _uid_everywhere("SeriesInstanceUID", "1.2.abc.4"), NOT_SENT),

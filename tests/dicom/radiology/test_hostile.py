@@ -124,6 +124,8 @@ def _send_dimse(port: int, path: Path) -> tuple[bool, str]:
         check=False,
     )
     said = done.stdout + done.stderr
+    if "Sending Store Request" not in said:  # storescu refused to send it, not the service
+        pytest.fail(f"storescu could not send {path.name}; give its case dimse=False:\n{said}")
     stored = done.returncode == 0 and "Received Store Response (Success)" in said
     return not stored, said
 
