@@ -10,9 +10,11 @@ must hold exactly one ``results`` row per stored result version, one
 from __future__ import annotations
 
 import json
+import os
 import select
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,10 +24,32 @@ from streamgale.dicom.results.store import ResultStore
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.sql import SqlEngine
 from tests.cli.cli import STREAMGALE
-from tests.dicom.radiology.test_crash import _free_port, _start, _storescu_cmd
+from tests.dicom.radiology.test_crash import APP, _free_port, _storescu_cmd
 from tests.inference.onnx_models import segmenter
 
 KILLS = 3
+
+
+def _start(state: Path, model: Path, port: int) -> subprocess.Popen[str]:
+    """The app, once it says "ready" (a result replayed at start may come first)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen(
+        [sys.executable, str(APP), str(state), str(model), str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([child.stdout], [], [], 0.2)
+        line = child.stdout.readline() if ready else None
+        if line == "ready\n":
+            return child
+        if line == "":
+            pytest.fail(f"the app exited at start with {child.wait()}")
+    child.kill()
+    pytest.fail("the app did not say ready within 60 s")
 
 
 def _stored_results(state: Path) -> list[tuple[str, int, str]]:

@@ -37,6 +37,7 @@ from streamgale.dicom.delivery import DeliveryManager
 from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.quality import QuarantineStore
 from streamgale.dicom.radiology.collect import StudyWork
+from streamgale.dicom.radiology.headers import HeaderCache
 from streamgale.dicom.radiology.telemetry import probability_of
 from streamgale.dicom.results import (
     Finding,
@@ -98,10 +99,13 @@ class Finalizer:
         demo: bool = False,
         deid: DeidConfig | None = None,
         deidentifying: frozenset[str] = frozenset(),
+        headers: HeaderCache | None = None,
         delivers: Callable[[str, str], bool] = lambda route, model: True,
         stopping: Callable[[], bool] = lambda: False,
+        on_stored: Callable[[ResultSummary], object] | None = None,
     ) -> None:
         self._stopping = stopping
+        self._on_stored = on_stored
         self._store = store
         self._results = results
         self._models = models
@@ -111,6 +115,7 @@ class Finalizer:
         self._demo = demo
         self._deid = deid
         self._deidentifying = deidentifying
+        self._headers = headers
         self._delivers = delivers
 
     def __call__(self, work: StudyWork) -> ResultSummary | None:
@@ -130,10 +135,9 @@ class Finalizer:
                     work, f"results could not be built: {type(exc).__name__}: {exc}"
                 )
                 return None
-        self._deliver(work, stored)
         record = stored.load()
         finding = record.findings[0] if record.findings else None
-        return ResultSummary(
+        summary = ResultSummary(
             result_id=stored.result_id,
             study_instance_uid=work.study_instance_uid,
             model=work.model,
@@ -150,6 +154,13 @@ class Finalizer:
             route=next(iter(_routes(work)), None),
             deidentified=bool(self._deidentifying.intersection(_routes(work))),
         )
+        if self._on_stored is not None:
+            # Told here, right after the result is stored (or found stored on a
+            # replay), not downstream: a crash in between could lose the telling
+            # when the replay cuts the study into another result.
+            self._on_stored(summary)
+        self._deliver(work, stored)
+        return summary
 
     def _build_when_space(self, work: StudyWork, result_id: str, started: float) -> StoredResult:
         """:meth:`_build`, again every second while the disk is full (until stopping):
@@ -338,7 +349,9 @@ class Finalizer:
     def _source(self, sop_instance_uid: str, deid: DeidConfig | None = None) -> Any:
         from pydicom import dcmread
 
-        ds = dcmread(self._store.path_of(sop_instance_uid), stop_before_pixels=True)
+        ds = self._headers.take(sop_instance_uid) if self._headers is not None else None
+        if ds is None:
+            ds = dcmread(self._store.path_of(sop_instance_uid), stop_before_pixels=True)
         if deid is not None:
             # Only what a result copies: text the profile kept may still name someone.
             ds = without_free_text(deidentify(ds, deid))

@@ -38,6 +38,7 @@ from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.quality import QuarantineStore, ValidationLimits
 from streamgale.dicom.radiology.collect import StudyCollector
 from streamgale.dicom.radiology.finalize import Finalizer, ResultSummary
+from streamgale.dicom.radiology.headers import HeaderCache
 from streamgale.dicom.radiology.identifiers import LakeIdentifiers
 from streamgale.dicom.radiology.prepare import Expectation, Preparer
 from streamgale.dicom.radiology.telemetry import RadiologyTelemetry
@@ -211,6 +212,7 @@ class RadiologyApp:
             "assembly", lambda ctx, resume: assembly.build(resume, ctx.clock)
         )
         recording = s.telemetry
+        headers = HeaderCache()  # parsed once in prepare, used again by finalize
         preparer = Preparer(
             self.store,
             self.quarantine,
@@ -220,6 +222,7 @@ class RadiologyApp:
             deid=s.deid,
             telemetry=self.telemetry.telemetry if recording else None,
             delivery=self.delivery,
+            headers=headers,
         )
         prepared = assembled.flat_map("prepare", _marking_unasked(preparer, self.store))
         split = prepared.branch("requests", lambda r: isinstance(r, InferenceRequest))
@@ -249,7 +252,9 @@ class RadiologyApp:
             demo=s.demo,
             deid=s.deid,
             deidentifying=frozenset(r.name for r in s.routes if r.deidentify),
+            headers=headers,
             stopping=lambda: self.runtime.stopping,  # ends waits for disk space
+            on_stored=self.telemetry.finalized if s.telemetry else None,
         )
         # Building SR/SEG takes hundreds of ms for a large study; on a thread it
         # no longer holds up the ingest, preprocessing and inference of others.
@@ -275,8 +280,6 @@ class RadiologyApp:
 
     def _record(self, summary: ResultSummary) -> None:
         self.store.mark_processed(summary.sop_instance_uids)  # retention may purge them now
-        if self.settings.telemetry:
-            self.telemetry.finalized(summary)
         self.summaries.append(summary)
         if self._on_result is not None:
             self._on_result(summary)
