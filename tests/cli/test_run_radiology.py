@@ -16,6 +16,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +82,16 @@ def _test_copy_of_the_example(folder: Path) -> Path:
 def service(tmp_path: Path) -> Iterator[Service]:
     state = tmp_path / "state"
     command = [STREAMGALE, "run", str(_test_copy_of_the_example(tmp_path)), "--state-dir", state]
-    ports = ["--dicom-port", "0", "--stow-port", "0", "--dashboard-port", "0"]
+    ports = [
+        "--dicom-port",
+        "0",
+        "--stow-port",
+        "0",
+        "--dashboard-port",
+        "0",
+        "--metrics-port",
+        "0",
+    ]
     process = subprocess.Popen(
         [*map(str, command), *ports],
         cwd=tmp_path,
@@ -136,6 +146,11 @@ def test_the_example_runs_takes_a_study_and_the_documented_commands_read_it(
     study = series[0].StudyInstanceUID
     _send(service.dimse_port, write_instances(series, tmp_path / "study"))
     service.out.wait_for(rf"^{re.escape(study)}: demo-lesion v1: ")
+
+    # --metrics-port is honoured for radiology files: Prometheus text, with the stores' gauges.
+    metrics_url = err.wait_for(r"^Metrics: (http://127\.0\.0\.1:\d+\S*)$")[1]
+    with urllib.request.urlopen(metrics_url, timeout=10) as reply:
+        assert "streamgale_" in reply.read().decode()
 
     state = service.state
     listed = streamgale("results", "list", "--state-dir", state, cwd=tmp_path)

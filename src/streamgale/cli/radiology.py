@@ -20,6 +20,7 @@ from streamgale.cli.options import make_console
 
 if TYPE_CHECKING:  # the DICOM extra is imported only when a radiology file is run
     from streamgale.dicom.radiology.pipeline import RadiologySettings
+    from streamgale.service import RadiologyService
 
 __all__ = ["describe_radiology", "dicom_options", "radiology_summary", "run_radiology"]
 
@@ -159,16 +160,19 @@ def _matches(route: Any) -> str:
     return " ".join(parts) or "everything"
 
 
-def _say_ready(app: Any) -> None:
-    """Once the doors are open: where the dashboard and the lake are."""
+def _say_ready(app: RadiologyService) -> None:
+    """Once the doors are open: where the doors, metrics, lake and dashboard are."""
     if not app.ready.wait(120):
         return
     # The listeners know their ports (0 picks a free one) only once started.
-    if app.scp is not None:
-        dimse = app.settings.dimse
+    dimse = app.settings.dimse
+    if app.scp is not None and dimse is not None:
         click.echo(f"DIMSE: AE {dimse.ae_title} on {dimse.host}:{app.scp.port}", err=True)
     if app.stow is not None:
         click.echo(f"STOW-RS: {app.stow.url}/studies", err=True)
+    metrics = app.runtime.metrics.server
+    if metrics is not None:
+        click.echo(f"Metrics: {metrics.url}", err=True)
     if app.settings.telemetry:
         click.echo(f"Lake: {app.lake_root} (streamgale sql / streamgale report)", err=True)
     if app.dashboard is not None:
