@@ -42,8 +42,10 @@ __all__ = [
     "deflate_bomb",
     "good_study",
     "instance_uids",
+    "items_as_native_pixels",
     "j2k_bomb",
     "length_past_end",
+    "native_syntax_encapsulated",
 ]
 
 PROCESSED = "processed"
@@ -231,10 +233,7 @@ def deflate_bomb(seed: str, *, inflated_mib: int = 4096) -> bytes:
     OB of ``inflated_mib`` MiB of zeros: about 1 KB per MiB on the wire, streamed so that
     building it never holds the inflated bytes."""
     ds = _base(seed)
-    encoded = DicomBytesIO()
-    encoded.is_little_endian, encoded.is_implicit_VR = True, False
-    write_dataset(encoded, ds)
-    body = encoded.getvalue()
+    body = _explicit_little(ds)
     at = body.index(b"\xe0\x7f\x10\x00OW")  # Pixel Data comes last
     creator = struct.pack("<HH2sH", 0x0099, 0x0010, b"LO", 8) + b"HOSTILE "
     size = inflated_mib << 20
@@ -248,10 +247,58 @@ def deflate_bomb(seed: str, *, inflated_mib: int = 4096) -> bytes:
     return bytes(128) + b"DICM" + _encode_meta(ds) + b"".join(parts)
 
 
+def _explicit_little(ds: Dataset) -> bytes:
+    """The data set alone, Explicit VR Little Endian, without File Meta."""
+    encoded = DicomBytesIO()
+    encoded.is_little_endian, encoded.is_implicit_VR = True, False
+    write_dataset(encoded, ds)
+    return bytes(encoded.getvalue())
+
+
 def _encode_meta(ds: Dataset) -> bytes:
     buffer = DicomBytesIO()
     write_file_meta_info(buffer, ds.file_meta, enforce_standard=True)
     return buffer.getvalue()
+
+
+def native_syntax_encapsulated(seed: str) -> bytes:
+    """Encapsulated Pixel Data (items, undefined length) under a native transfer syntax."""
+    ds = _base(seed)
+    items = encapsulate([ds.PixelData])
+    data = _encode(ds)
+    at = data.index(b"\xe0\x7f\x10\x00OW")  # Pixel Data comes last
+    header = struct.pack("<HH2s2xL", 0x7FE0, 0x0010, b"OB", 0xFFFFFFFF)
+    return data[:at] + header + items + struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+
+
+def items_as_native_pixels(seed: str) -> bytes:
+    """Native Pixel Data of defined length that holds encapsulation items: what pydicom
+    writes for encapsulated pixels under a native syntax. Longer than the image by less
+    than a frame, it passed as trailing padding, and the item tags became pixels."""
+    ds = _base(seed)
+    ds.PixelData = encapsulate([ds.PixelData])
+    ds["PixelData"].VR = "OB"
+    return _encode(ds)
+
+
+def _encapsulated_syntax_native(seed: str) -> bytes:
+    """A JPEG 2000 transfer syntax over native (defined length) Pixel Data."""
+    ds = _base(seed)
+    body = _explicit_little(ds)  # pydicom refuses to write it: the File Meta is set after
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    return _encode_meta(ds) + body
+
+
+def _un_with_garbage_item(seed: str) -> bytes:
+    """A private UN element of undefined length (read as a sequence, PS3.5 6.2.2) holding an
+    item that claims 2 GB."""
+    data = _encode(_base(seed))
+    creator = struct.pack("<HH2sH", 0x0099, 0x0010, b"LO", 8) + b"HOSTILE "
+    element = struct.pack("<HH2s2xL", 0x0099, 0x1010, b"UN", 0xFFFFFFFF)
+    item = struct.pack("<HHL", 0xFFFE, 0xE000, 0x7FFFFFF0) + b"junk" * 8
+    end = struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+    at = data.index(b"\xe0\x7f\x10\x00OW")
+    return data[:at] + creator + element + item + end + data[at:]
 
 
 def _huge_private(seed: str) -> bytes:
@@ -357,6 +404,18 @@ CASES: tuple[HostileCase, ...] = (
         "inflates to more than",
     ),
     HostileCase("huge-private", _huge_private, frozenset({PROCESSED})),
+    HostileCase(
+        "native-syntax-encapsulated",
+        native_syntax_encapsulated,
+        STOPPED,
+        "undefined length",
+        dimse=False,
+    ),
+    HostileCase("items-as-native-pixels", items_as_native_pixels, STOPPED, "items"),
+    HostileCase(
+        "j2k-syntax-native-pixels", _encapsulated_syntax_native, STOPPED, "frames", dimse=False
+    ),
+    HostileCase("un-garbage-item", _un_with_garbage_item, STOPPED, "not a readable", dimse=False),
     HostileCase("sequences-100-deep", deep_sequences(100), frozenset({PROCESSED})),
     HostileCase("sequences-5000-deep", deep_sequences(5000), STOPPED),
     HostileCase("rows-3-byte-us", _rows_bad_length, STOPPED, "Rows", dimse=False),

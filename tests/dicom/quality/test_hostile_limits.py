@@ -5,17 +5,26 @@ from __future__ import annotations
 import resource
 import time
 import tracemalloc
+from io import BytesIO
 
 import numpy as np
 import pytest
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
 from streamgale.dicom.pixels import decode_frame, decode_frames
 from streamgale.dicom.quality import ValidationLimits, validate_bytes, validate_instance
-from streamgale.errors import ConfigError, InvalidInstanceError
+from streamgale.errors import ConfigError, InvalidInstanceError, PixelDecodeError
 from tests.dicom.quality.helpers import encode, synthetic_ct
-from tests.dicom.quality.hostile import deep_sequences, deflate_bomb, j2k_bomb, length_past_end
+from tests.dicom.quality.hostile import (
+    deep_sequences,
+    deflate_bomb,
+    items_as_native_pixels,
+    j2k_bomb,
+    length_past_end,
+    native_syntax_encapsulated,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -125,3 +134,18 @@ def test_deep_sequences_of_defined_length_read_lazily_are_named_too() -> None:
     with pytest.raises(InvalidInstanceError) as caught:
         validate_instance(ds, ValidationLimits(), size_bytes=1000)
     assert "sequences are nested deeper than can be read" in caught.value.reason
+
+
+def test_encapsulated_pixels_under_a_native_syntax_are_refused_not_read_as_pixels() -> None:
+    # They were: the item tags and the offset table became the first 8 pixels of the image.
+    data = _part10(native_syntax_encapsulated("native"))
+    reason = _reason(data, ValidationLimits())
+    assert "is encapsulated (undefined length, PS3.5 A.4) but the transfer syntax" in reason
+    ds = dcmread(BytesIO(data))
+    with pytest.raises(PixelDecodeError, match="encapsulated"):
+        decode_frames(ds)
+
+
+def test_items_written_as_native_pixel_data_are_refused_not_taken_as_padding() -> None:
+    reason = _reason(_part10(items_as_native_pixels("items")), ValidationLimits())
+    assert "holds encapsulation items (FFFE,E000; PS3.5 A.4) under a native" in reason

@@ -155,6 +155,11 @@ def _native_fast_path(
     """
     if syntax not in _NATIVE_LITTLE or "PixelData" not in ds:
         return None
+    if ds["PixelData"].is_undefined_length:  # item tags and offset table are no pixels
+        raise PixelDecodeError(
+            f"Pixel Data (7FE0,0010) is encapsulated (undefined length, PS3.5 A.4) but the "
+            f"transfer syntax {syntax.name} is native; the sender must encode both alike"
+        )
     try:
         allocated = int(ds.BitsAllocated)
         stored = int(ds.BitsStored)

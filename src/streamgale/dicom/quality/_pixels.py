@@ -53,6 +53,8 @@ _SAMPLES_BY_PHOTOMETRIC = {
 _INTEGER_BITS_ALLOCATED = (1, 8, 16, 32)
 _EOI = b"\xff\xd9"
 """End of image (ISO 10918-1 B.1.1.3, ISO 14495-1) and end of code stream (ISO 15444-1 A.4.4)."""
+_ITEM_TAG = b"\xfe\xff\x00\xe0"
+"""Item (FFFE,E000), little endian: how an encapsulated fragment starts (PS3.5 A.4)."""
 _FLOAT_BITS_ALLOCATED = {"FloatPixelData": 32, "DoubleFloatPixelData": 64}
 
 
@@ -136,6 +138,13 @@ def check_pixel_data(ds: Dataset, geometry: PixelGeometry, transfer_syntax: UID 
             "Pixel Data (7FE0,0010) is encapsulated but the Transfer Syntax UID (0002,0010) "
             "is missing, so its codec is unknown"
         )
+    if transfer_syntax.is_transfer_syntax and not transfer_syntax.is_encapsulated:
+        # Read as native, the item tags and the offset table would become pixels.
+        raise InvalidInstanceError(
+            f"{describe(geometry.keyword)} is encapsulated (undefined length, PS3.5 A.4) but "
+            f"the transfer syntax {transfer_syntax.name} is native, so its bytes are no image; "
+            "the sender must encode both alike"
+        )
     _check_frames(ds, geometry, transfer_syntax)
     _check_first_frame_decodes(ds, geometry, transfer_syntax)
 
@@ -185,6 +194,13 @@ def _check_native_length(value: Any, geometry: PixelGeometry) -> None:
     if actual is None:
         raise InvalidInstanceError(f"{describe(geometry.keyword)} holds no bytes")
     expected = geometry.expected_native_length()
+    if actual > expected and bytes(value[:4]) == _ITEM_TAG:
+        # Extra bytes are taken as trailing padding below; these lead, and are items.
+        raise InvalidInstanceError(
+            f"{describe(geometry.keyword)} holds encapsulation items (FFFE,E000; PS3.5 A.4) "
+            "under a native transfer syntax, so its bytes are no image; the sender must "
+            "encode both alike"
+        )
     frame_bytes = max(1, expected // geometry.frames)
     # Less than a frame of trailing bytes is padding (pydicom and dcmtk drop it); a whole
     # frame or more means the image attributes do not describe these pixels.
