@@ -229,3 +229,25 @@ def test_the_study_timings_include_building_the_sr(
     summary = _process(app, series)
     assert summary.timings_ms["results"] >= 300
     assert summary.timings_ms["last_instance_to_result"] >= 300
+
+
+def test_finalize_takes_the_headers_prepare_parsed(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The finalizing thread does not read the instances back (it held the GIL ~0.3 ms
+    per instance doing so); the SR still carries each source's header values."""
+    read_back: list[Any] = []
+    dcmread = pydicom.dcmread
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("stop_before_pixels") and isinstance(args[0], (str, Path)):
+            read_back.append(args[0])  # a stored file (the doors parse bytes in memory)
+        return dcmread(*args, **kwargs)
+
+    monkeypatch.setattr(pydicom, "dcmread", counting)
+    series = ct_series(slices=3, size=64, lesion=True, seed=43, patient_id="CACHED")
+    summary = _process(app, series)
+    assert read_back == []
+    sr = dcmread(summary.sr_path)
+    assert sr.PatientID == "CACHED"
+    assert sr.StudyInstanceUID == series[0].StudyInstanceUID

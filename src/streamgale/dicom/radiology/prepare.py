@@ -22,6 +22,7 @@ from streamgale.dicom.delivery import DeliveryManager
 from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.pixels import PreprocessConfig, preprocess_instance
 from streamgale.dicom.quality import QuarantineStore, ValidationLimits, validate_bytes
+from streamgale.dicom.radiology.headers import HeaderCache
 from streamgale.dicom.radiology.identifiers import LakeIdentifiers
 from streamgale.dicom.results import to_part10_bytes
 from streamgale.dicom.routing import Router
@@ -62,8 +63,10 @@ class Preparer:
         deid: DeidConfig | None,
         telemetry: Telemetry | None = None,
         delivery: DeliveryManager | None = None,
+        headers: HeaderCache | None = None,
     ) -> None:
         self._telemetry = telemetry
+        self._headers = headers
         self._delivery = delivery
         self._store = store
         self._quarantine = quarantine
@@ -107,7 +110,7 @@ class Preparer:
         try:
             # No model asks for pixels on an export-only route: an SR or ECG may pass.
             limits = self._limits if models else replace(self._limits, require_pixels=False)
-            ds = validate_bytes(data, limits)
+            ds = original = validate_bytes(data, limits)
             stages.ended("validated")
             if deidentified:
                 stage = "deid"
@@ -141,6 +144,9 @@ class Preparer:
         stages.flush()
         if not models:
             return [Expectation(**base, models=(), routes=names)]
+        if self._headers is not None:
+            # Finalization needs this header again; parsed and checked already.
+            self._headers.put(str(event["sop_instance_uid"]), original)
         prepared_ms = (time.perf_counter() - started) * 1000
         priority = int(self._router.priority_of(event))
         meta = {
