@@ -64,6 +64,8 @@ DOORS = ("dimse", "stow")
 SERVICE_MAX_BYTES = 48 << 20
 """Over the largest case sent (33 MiB), under what the deflate bomb inflates to (64 MiB)."""
 _BOUNDARY = "hostile-boundary"
+_MAX_ANSWER_SECONDS = 10.0
+"""A door's answer to one instance, sender process start included (~0.1 s when idle)."""
 _MAX_RSS_GROWTH_MIB = 400
 """Peak RSS growth allowed while the cases are handled: the largest case is 33 MiB
 on the wire; a 65535 x 65535 or 10^6-frame allocation would be gigabytes."""
@@ -82,6 +84,7 @@ class Sent:
     study_instance_uid: str | None
     refused: bool
     answer: str
+    seconds: float
     states: set[str] = field(default_factory=set)
     reasons: list[str] = field(default_factory=list)
 
@@ -294,13 +297,15 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 path = tmp / "cases" / f"{case.name}-{door}.dcm"
                 path.parent.mkdir(exist_ok=True)
                 path.write_bytes(data)
+                started = time.monotonic()
                 if door == "stow":
                     refused, answer = _send_stow(url, data)
                 elif case.dimse:
                     refused, answer = _send_dimse(port, path)
                 else:
                     refused, answer = _send_raw_dimse(port, data, path.with_suffix(".raw"))
-                sent[(case.name, door)] = Sent(case, door, sop, study, refused, answer)
+                took = time.monotonic() - started
+                sent[(case.name, door)] = Sent(case, door, sop, study, refused, answer, took)
         goods.append(_send_good(port, tmp, "good-after"))
         _settle(service, sent, goods)
         growth = _rss_peak_mib() - rss_before
@@ -330,6 +335,8 @@ def test_each_hostile_input_ends_in_exactly_one_allowed_state(
         f"{name} via {door} ended in {sorted(item.states) or 'no state'}: "
         f"answer {item.answer[-600:]}"
     )
+    # The door answers at once: no hostile input makes the sender wait on decoding.
+    assert item.seconds < _MAX_ANSWER_SECONDS, f"{name} via {door} took {item.seconds:.1f} s"
     [state] = item.states
     assert state in item.case.ends, f"{name} via {door} was {state}: {item.reasons or item.answer}"
     if state == QUARANTINED:
