@@ -403,6 +403,9 @@ def test_quarantine_list_command_shows_every_quarantined_case(run: Run) -> None:
             _multipart(b"{}"), "multipart/related; type=application/json", 415, id="wrong-type"
         ),
         pytest.param(_multipart(b"x"), "multipart/related", 400, id="no-boundary"),
+        pytest.param(b"", _MULTIPART_DICOM, 400, id="empty-body"),
+        pytest.param(f"--{_BOUNDARY}--\r\n".encode(), _MULTIPART_DICOM, 400, id="no-parts"),
+        pytest.param(_multipart(b"x"), 'multipart/related; boundary=""', 400, id="empty-boundary"),
     ],
 )
 def test_a_malformed_stow_request_is_refused_with_a_body(
