@@ -251,3 +251,11 @@ def test_finalize_takes_the_headers_prepare_parsed(
     sr = dcmread(summary.sr_path)
     assert sr.PatientID == "CACHED"
     assert sr.StudyInstanceUID == series[0].StudyInstanceUID
+
+
+def test_a_running_service_lets_threads_keep_the_gil_1_ms_at_most(app: Any) -> None:
+    """Python's default 5 ms let the finalizing thread hold up each GIL hand-back of the
+    driver (file reads, numpy, ONNX) by up to 5 ms (bench/gil_contention.py)."""
+    import sys
+
+    assert sys.getswitchinterval() <= 0.001
