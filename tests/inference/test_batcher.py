@@ -301,3 +301,20 @@ def test_records_survive_pickling(classifier: ModelSession) -> None:
     assert result.key == "plain" and result.outputs["probability"].shape == (1, 1)
     assert failure.request.key == "bad" and failure.request.meta == {}
     assert "got float64" in failure.error
+
+
+def test_requests_further_apart_than_max_wait_run_at_once(classifier: ModelSession) -> None:
+    """Waiting would not fill the batch, only delay each request by max_wait."""
+    spy = Recorder(classifier)
+    h = Harness(classifier, max_wait_ms=5)
+    h.clock.advance(0.010)  # 100 images/s: the next one comes 10 ms after the last
+    h.send(images(1))
+    assert spy.sizes == [1] and h.results[0].queued_ms == 0.0
+    h.clock.advance(0.003)  # closer together than max_wait: they wait to batch
+    h.send(images(2, start=1))
+    assert spy.sizes == [1] and h.logic.next_awake() == pytest.approx(100.018)
+    h.clock.advance(0.002)
+    h.send(images(1, start=3))
+    h.clock.advance(0.003)
+    h.tick()
+    assert spy.sizes == [1, 3]

@@ -2,11 +2,12 @@
 
 Requests from any instance, series or study queue in the step. A batch runs
 as soon as ``max_batch_size`` rows wait, or ``max_wait_ms`` after the oldest
-waiting request arrived, whichever comes first; it is one
-``ModelSession.run`` on the stacked tensors, and each request gets its own
-:class:`InferenceResult` (port 0, ``results``). When more rows wait than a
-batch holds, higher ``priority`` goes first (STAT before routine), first in
-first out within a priority.
+waiting request arrived, whichever comes first, or at once when requests
+come more than ``max_wait_ms`` apart (waiting would not fill the batch, only
+delay it); it is one ``ModelSession.run`` on the stacked tensors, and each
+request gets its own :class:`InferenceResult` (port 0, ``results``). When more
+rows wait than a batch holds, higher ``priority`` goes first (STAT before
+routine), first in first out within a priority.
 
 A model that raises for a batch does not lose the batch: each request is run
 alone once, so only a request the model really cannot process ends as an
@@ -92,14 +93,20 @@ class DynamicBatcher(StepLogic):
         self._runner = BatchRunner(session, ctx.clock)
         self._queue = PendingQueue()
         now = self._clock.now()
+        self._last_arrival = now
         for request in resume_state or ():
             self._queue.push(Waiting(request, now))
 
     def on_batch(self, port: int, batch: Batch) -> Emit:
         now = self._clock.now()
+        # Requests further apart than max_wait: the next one would come too late to
+        # join this batch, so waiting for it only adds max_wait to every instance
+        # (at 100 images/s, 5 ms of the demo model's ~25 ms median).
+        sparse = now - self._last_arrival > self._max_wait
+        self._last_arrival = now
         failures: list[InferenceFailure] = []
         enqueue_all(self._runner, self._queue, self._requests(batch), now, failures)
-        return self._dispatch(now, failures=failures)
+        return self._dispatch(now, failures=failures, everything=sparse)
 
     def next_awake(self) -> float | None:
         oldest = self._queue.oldest()
