@@ -192,12 +192,14 @@ def test_a_restart_forgets_completions_after_its_snapshot(
     assert levels(out) == [("series", "S1", 1), ("study", "ST1", 1)]
 
 
-def test_a_replayed_record_is_assembled_once(clock: ManualClock) -> None:
+def test_an_instance_released_twice_is_new_each_time(clock: ManualClock) -> None:
     logic = AssemblyConfig(quiet_seconds=1).build(None, clock)
-    record = inst("1", sha256="a", received_at=1.0)
-    logic.on_batch(0, [record, signal(["S1"], ["ST1"])])
-    assert logic.on_batch(0, [record]) == []
-    assert logic.next_awake() is None
+    logic.on_batch(0, [inst("1", sha256="a", received_at=1.0), signal(["S1"], ["ST1"])])
+    for version in (2, 3):
+        logic.on_batch(0, [inst("1", sha256="a", received_at=1.0, source="release")])
+        clock.advance(2)
+        study = logic.on_tick(clock.now())[0][1][-1]
+        assert (study["version"], study["new_sop_instance_uids"]) == (version, ["1"])
 
 
 def test_a_new_copy_of_an_instance_makes_a_new_version(clock: ManualClock) -> None:

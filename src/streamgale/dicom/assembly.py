@@ -30,8 +30,9 @@ State holds only studies still arriving. A complete study moves to a
 kept ``retain_seconds`` for late arrivals, so snapshots do not grow with
 history. Quiet timers are processing time and are not saved: a restored
 study gets a full quiet period again, so a restart re-reads the instances
-logged after its snapshot before it can cut the study. A log record that
-replay delivers again (same instance, same bytes, same arrival) is ignored.
+logged after its snapshot before it can cut the study. An instance that
+arrives again (released from quarantine, resent) replaces its earlier copy
+and is new in the next version.
 
 >>> from streamgale.runtime.logic import ManualClock
 >>> clock = ManualClock()
@@ -144,14 +145,9 @@ class AssemblyLogic(StepLogic):
     def _instance(self, event: Event, now: float) -> list[dict[str, Any]]:
         study_uid = event["study_instance_uid"]
         study = self._studies.get(study_uid) or self._reopened(study_uid)
-        series = study.series.get(event["series_instance_uid"]) or _Series()
+        series = study.series.setdefault(event["series_instance_uid"], _Series())
         sop = event["sop_instance_uid"]
         same = [i for i, e in enumerate(series.instances) if e["sop_instance_uid"] == sop]
-        if same and event.get("sha256") and _key(series.instances[same[0]]) == _key(event):
-            return []  # the same log record again (replay): already assembled
-        self._studies[study_uid] = study
-        study.series.setdefault(event["series_instance_uid"], series)
-        self._finished.discard(study_uid)
         study.last_arrival = now
         study.received_at = max(study.received_at, float(event.get("received_at") or 0.0))
         quiet = self._config.quiet_for(event) if self._config.quiet_for else None
@@ -174,7 +170,9 @@ class AssemblyLogic(StepLogic):
 
     def _reopened(self, study_uid: str) -> _Study:
         body = self._finished.get(study_uid)
-        return _Study() if body is None else _study_from(body)
+        study = self._studies[study_uid] = _Study() if body is None else _study_from(body)
+        self._finished.discard(study_uid)  # live again: the snapshot holds it now
+        return study
 
     def _signal(self, event: Event) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -272,11 +270,6 @@ def _unpack(resume: Any | None) -> tuple[dict[str, _Study], int]:
         study.__dict__.setdefault("fresh", [])
         study.__dict__.setdefault("received_at", 0.0)
     return studies, 0
-
-
-def _key(event: Event) -> tuple[Any, ...]:
-    """What tells one log record of an instance from a later copy of it."""
-    return (event.get("sha256"), event.get("received_at"), event.get("source"))
 
 
 def _body(study: _Study) -> dict[str, Any]:
