@@ -367,6 +367,7 @@ def _empty(seed: str) -> bytes:
 
 
 NOT_SENT = frozenset({REFUSED})  # nothing to process: the door says no
+ANY_END = frozenset({PROCESSED, QUARANTINED, REFUSED})
 STOPPED = frozenset({QUARANTINED, REFUSED})  # refused at the door or quarantined, either is fine
 BAD_PIXELS = frozenset({QUARANTINED})
 
