@@ -301,6 +301,13 @@ def _un_with_garbage_item(seed: str) -> bytes:
     return data[:at] + creator + element + item + end + data[at:]
 
 
+def _meta_says_mr(seed: str) -> bytes:
+    """File Meta (and so the C-STORE a raw sender makes of it) says MR; the data set is CT."""
+    ds = _base(seed)
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"  # MR Image Storage
+    return _encode(ds)
+
+
 def _huge_private(seed: str) -> bytes:
     ds = _base(seed)
     block = ds.private_block(0x0099, "HOSTILE", create=True)
@@ -405,6 +412,9 @@ CASES: tuple[HostileCase, ...] = (
         "inflates to more than",
     ),
     HostileCase("huge-private", _huge_private, frozenset({PROCESSED})),
+    HostileCase(
+        "meta-says-mr", _meta_says_mr, frozenset({PROCESSED, REFUSED}), "announced", dimse=False
+    ),
     HostileCase(
         "native-syntax-encapsulated",
         native_syntax_encapsulated,
