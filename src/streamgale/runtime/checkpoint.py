@@ -15,6 +15,7 @@ __all__ = [
     "has_batches",
     "input_channels",
     "open_stores",
+    "queued_picklable",
     "replay_channel",
     "restore_channels",
 ]
@@ -43,6 +44,18 @@ def collect_snapshot(nodes: list[Node], epoch: int) -> Snapshot:
             for name, sink_part in node.parts:
                 sinks[f"{node.step_id}/{name}"] = _detached(sink_part.snapshot())
     return Snapshot(epoch=epoch, sources=sources, steps=steps, sinks=sinks, channels=channels)
+
+
+def queued_picklable(nodes: list[Node]) -> bool:
+    """Whether what is queued in channels can be saved in a snapshot (plain data can;
+    a pipeline may pass open handles or locks between steps, which cannot)."""
+    try:
+        for _, channel in input_channels(nodes):
+            if channel.items:
+                pickle.dumps(list(channel.items), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # pickling raises many types: TypeError, PicklingError, ...
+        return False
+    return True
 
 
 def input_channels(nodes: list[Node]) -> list[tuple[str, Channel]]:

@@ -43,6 +43,7 @@ from streamgale.runtime.checkpoint import (
     collect_snapshot,
     has_batches,
     open_stores,
+    queued_picklable,
     replay_channel,
     restore_channels,
 )
@@ -418,17 +419,22 @@ class Runtime:
     def _quiesce(self) -> None:
         """Polling no source, run until no batch is in a channel or in flight, or until
         ``checkpoint_drain`` has passed; then only finish the work in flight, so that
-        what is left is in channels, where the snapshot saves it."""
-        deadline = time.perf_counter() + self.config.checkpoint_drain
+        what is left is in channels, where the snapshot saves it (unless it cannot be
+        pickled: then every channel is drained, as checkpoints always did before)."""
+        deadline: float | None = time.perf_counter() + self.config.checkpoint_drain
         while True:
             self._process_all(deadline)
             drained = self._drain_logic()
             if not drained and not any(has_batches(n) for n in self._nodes):
                 return
-            if time.perf_counter() >= deadline:
+            if deadline is not None and time.perf_counter() >= deadline:
                 while self._drain_logic():
                     pass
-                return
+                if queued_picklable(self._nodes):
+                    return
+                # Records that cannot be saved travel between steps: drain them all.
+                log.debug("queued records cannot be pickled; draining every channel")
+                deadline = None
 
     def _drain_logic(self) -> bool:
         """Finish every step's asynchronous work; whether any of it emitted."""
