@@ -7,9 +7,10 @@ holds the GIL against ingest, preparation and inference. Preparation parsed
 and checked the same bytes moments before, so it hands its dataset over here,
 pixels dropped, and finalization takes it instead of reading the file.
 
-Bounded by count: an instance whose study is never finalized here (quarantined
-outcome, a restart in between) only costs a slot until newer ones push it out,
-and finalization then reads the store as before.
+Bounded by count (a CT header kept is ~30 KB, so at most ~60 MB): an instance
+whose study is never finalized here (quarantined outcome, a restart in between)
+only costs a slot until newer ones push it out, and finalization then reads the
+store as before.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class HeaderCache:
     preparer and the finalizing thread use it).
     """
 
-    def __init__(self, capacity: int = 4096) -> None:
+    def __init__(self, capacity: int = 2048) -> None:
         self._capacity = capacity
         self._headers: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
@@ -41,6 +42,8 @@ class HeaderCache:
         """Keep ``ds``'s header; its pixel elements are deleted from ``ds`` itself,
         so the caller must be done with them."""
         del ds[_FIRST_PIXEL_TAG:]
+        if getattr(ds, "buffer", None) is not None:
+            ds.buffer = None  # read from memory: pydicom keeps the whole file (pixels) there
         with self._lock:
             self._headers[sop_instance_uid] = ds
             self._headers.move_to_end(sop_instance_uid)
