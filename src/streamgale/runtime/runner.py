@@ -397,6 +397,7 @@ class Runtime:
             if final or not is_out_of_space(exc):
                 raise
             self._skipped(exc)
+            self._changed = True  # not saved: the next interval must try again, idle or not
             return
         self._inflight = None
         if self._disk_full:
