@@ -131,6 +131,10 @@ class RadiologyService:
         return self.app.summaries
 
     @property
+    def results_built(self) -> int:
+        return self.app.results_built
+
+    @property
     def lake_root(self) -> str:
         return self.app.lake_root
 

@@ -104,7 +104,7 @@ class RadiologyBackend:
         backlog = sum(app.delivery.backlog().values()) if app.delivery is not None else 0
         return {
             "instances": len(app.store),
-            "results": len(app.summaries),
+            "results": app.results_built,
             "quarantined": counts.get("quarantined", 0),
             "release_requested": counts.get("release_requested", 0),
             "delivery_backlog": backlog,

@@ -131,7 +131,7 @@ def _settings(root: Path) -> RadiologySettings:
 
 
 def _count(app: RadiologyService, expected: int, done: threading.Event) -> None:
-    if len(app.summaries) >= expected:
+    if app.results_built >= expected:
         done.set()
 
 

@@ -20,6 +20,7 @@ dashboard, the metrics and the landing are wired around it by
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,9 @@ from streamgale.telemetry import Telemetry
 
 __all__ = ["DashboardSettings", "RadiologyApp", "RadiologySettings", "StowSettings"]
 
+
+RECENT_SUMMARIES = 1000
+"""How many result summaries a service keeps in memory for display."""
 
 @dataclass(frozen=True)
 class StowSettings:
@@ -185,7 +189,11 @@ class RadiologyApp:
             else None
         )
         self.registry = ModelRegistry(settings.models)
-        self.summaries: list[ResultSummary] = []
+        # The newest summaries, for display; bounded so a long-running service's
+        # memory does not grow with every result (the result store has them all).
+        self._recent: deque[ResultSummary] = deque(maxlen=RECENT_SUMMARIES)
+        self.results_built = 0
+        """Results built since this process started (summaries keeps only the newest)."""
         self._on_result = on_result
         self.runtime = Runtime(
             self._build(),
@@ -280,9 +288,15 @@ class RadiologyApp:
 
     def _record(self, summary: ResultSummary) -> None:
         self.store.mark_processed(summary.sop_instance_uids)  # retention may purge them now
-        self.summaries.append(summary)
+        self._recent.append(summary)
+        self.results_built += 1
         if self._on_result is not None:
             self._on_result(summary)
+
+    @property
+    def summaries(self) -> list[ResultSummary]:
+        """The newest result summaries built by this process, oldest first."""
+        return list(self._recent)
 
     def _delivery_ended(self, destination: str, result_id: str, error: str | None) -> None:
         if not self.settings.telemetry:
