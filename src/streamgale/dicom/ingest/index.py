@@ -26,6 +26,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from streamgale.dicom.ingest.events import InstanceEvent
 
@@ -93,24 +94,18 @@ class InstanceIndex:
 
     def insert(self, event: InstanceEvent, *, log_hint: int) -> None:
         """Add an unpublished row; the caller made sure the UID is not indexed yet."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO instances (sop_instance_uid, study_instance_uid, "
-                "series_instance_uid, event, published, log_hint) VALUES (?, ?, ?, ?, 0, ?)",
-                (
-                    event.sop_instance_uid,
-                    event.study_instance_uid,
-                    event.series_instance_uid,
-                    event.to_json().decode(),
-                    log_hint,
-                ),
-            )
+        self._insert_unpublished("INSERT", event, log_hint)
 
     def replace(self, event: InstanceEvent, *, log_hint: int) -> None:
         """Put an unpublished row in place of the instance's row (a new version of it)."""
+        self._insert_unpublished("INSERT OR REPLACE", event, log_hint)
+
+    def _insert_unpublished(
+        self, verb: Literal["INSERT", "INSERT OR REPLACE"], event: InstanceEvent, log_hint: int
+    ) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO instances (sop_instance_uid, study_instance_uid, "
+                f"{verb} INTO instances (sop_instance_uid, study_instance_uid, "
                 "series_instance_uid, event, published, log_hint) VALUES (?, ?, ?, ?, 0, ?)",
                 (
                     event.sop_instance_uid,
