@@ -16,7 +16,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from streamgale.cli.options import json_option, make_console, state_dir_option
+from streamgale.cli.options import found_stores_hint, json_option, make_console, state_dir_option
 from streamgale.deadletter import DeadLetter, DeadLetterStatus, DeadLetterStore
 from streamgale.errors import DeadLetterError
 
@@ -51,8 +51,7 @@ def open_store(state_dir: Path) -> DeadLetterStore:
     if not path.is_file() and (state_dir / "runtime" / STORE_FILE).is_file():
         path = state_dir / "runtime" / STORE_FILE  # a radiology pipeline's runtime keeps it there
     if not path.is_file():
-        found = sorted(str(p.parent) for p in state_dir.glob(f"*/{STORE_FILE}"))
-        hint = f"; stores were found in: {', '.join(found)}" if found else ""
+        hint = found_stores_hint(state_dir, STORE_FILE)
         raise DeadLetterError(
             f"no dead-letter store at {path}; point at the pipeline's state directory "
             f"with --state-dir DIR or STREAMGALE_STATE_DIR{hint}"

@@ -18,12 +18,15 @@ from rich.text import Text
 
 from streamgale.config import DURATION_FORMATS, parse_duration
 from streamgale.config.runtime_section import DEFAULT_STATE_DIR
+from streamgale.dicom.ingest.retention import parse_size
 from streamgale.errors import ConfigError
 
 __all__ = [
     "DEFAULT_STATE_DIR",
     "DURATION",
     "Duration",
+    "Size",
+    "found_stores_hint",
     "json_option",
     "lake_root",
     "make_console",
@@ -38,8 +41,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
     _FloatParam = click.ParamType[float]  # generic from click 8.3 on
+    _IntParam = click.ParamType[int]
 else:
-    _FloatParam = click.ParamType
+    _FloatParam = _IntParam = click.ParamType
 
 
 class Duration(_FloatParam):
@@ -58,6 +62,31 @@ class Duration(_FloatParam):
 
 
 DURATION = Duration()
+
+
+class Size(_IntParam):
+    """A size option: ``500MB``, ``2GiB``, ``1TB`` or a number of bytes."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        """Bytes in ``value``; a usage error names the accepted forms."""
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def found_stores_hint(state_dir: Path, relative: str) -> str:
+    """``"; stores were found in: ..."`` naming the directories below ``state_dir`` that hold
+    ``relative`` (a store's file, e.g. ``quarantine/index.sqlite``), or ``""`` if none do.
+
+    Ends the error of a command pointed one level too high (at the parent of
+    several pipelines' state directories), so the user knows where to point.
+    """
+    depth = len(Path(relative).parts)
+    found = sorted(str(p.parents[depth - 1]) for p in state_dir.glob(f"*/{relative}"))
+    return f"; stores were found in: {', '.join(found)}" if found else ""
 
 
 def state_dir_option(

@@ -17,7 +17,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from streamgale.cli.options import json_option, make_console, state_dir_option
+from streamgale.cli.options import found_stores_hint, json_option, make_console, state_dir_option
 from streamgale.dicom.quality.quarantine import (
     INDEX_FILE,
     QuarantineEntry,
@@ -59,8 +59,7 @@ def open_store(state_dir: Path) -> QuarantineStore:
     """The store in ``state_dir``; a clear error (and no new file) when there is none."""
     directory = state_dir / STORE_DIR
     if not (directory / INDEX_FILE).is_file():
-        found = sorted(str(p.parent.parent) for p in state_dir.glob(f"*/{STORE_DIR}/{INDEX_FILE}"))
-        hint = f"; stores were found in: {', '.join(found)}" if found else ""
+        hint = found_stores_hint(state_dir, f"{STORE_DIR}/{INDEX_FILE}")
         raise QuarantineError(
             f"no quarantine store at {directory}; point at the pipeline's state directory "
             f"with --state-dir DIR or STREAMGALE_STATE_DIR{hint}"

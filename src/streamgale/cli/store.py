@@ -14,51 +14,35 @@ import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from streamgale.cli.options import DEFAULT_STATE_DIR, DURATION, json_option, state_dir_option
+from streamgale.cli.options import (
+    DEFAULT_STATE_DIR,
+    DURATION,
+    Size,
+    found_stores_hint,
+    json_option,
+    state_dir_option,
+)
 from streamgale.dicom.ingest.events import InstanceEvent
 from streamgale.dicom.ingest.index import InstanceIndex
 from streamgale.dicom.ingest.reprocess import INDEX_FILE, request_reprocess
-from streamgale.dicom.ingest.retention import (
-    PurgeReport,
-    RetentionPolicy,
-    parse_size,
-    purge_instances,
-)
+from streamgale.dicom.ingest.retention import PurgeReport, RetentionPolicy, purge_instances
 from streamgale.errors import ConfigError
 
 __all__ = ["STORE_DIR", "reprocess", "store"]
 
 STORE_DIR = "instances"
 _STATE_DIR_HELP = "State directory of the radiology service, holding instances/."
-if TYPE_CHECKING:
-    _IntParam = click.ParamType[int]  # generic from click 8.3 on
-else:
-    _IntParam = click.ParamType
-
-
-class Size(_IntParam):
-    """A size option: ``500MB``, ``2GiB``, ``1TB`` or a number of bytes."""
-
-    name = "size"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        """Bytes in ``value``; a usage error names the accepted forms."""
-        try:
-            return parse_size(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
 
 
 def instances_dir(state_dir: Path) -> Path:
     """The instance store of ``state_dir``; exit 2 with a hint when there is none."""
     directory = state_dir / STORE_DIR
     if not (directory / INDEX_FILE).is_file():
-        found = sorted(str(p.parent.parent) for p in state_dir.glob(f"*/{STORE_DIR}/{INDEX_FILE}"))
-        hint = f"; stores were found in: {', '.join(found)}" if found else ""
+        hint = found_stores_hint(state_dir, f"{STORE_DIR}/{INDEX_FILE}")
         raise ConfigError(
             f"no instance store at {directory}; point at the service's state directory "
             f"with --state-dir DIR or STREAMGALE_STATE_DIR{hint}",
