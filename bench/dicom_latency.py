@@ -25,12 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from streamgale.dicom.ingest.scp import ScpConfig
-from streamgale.dicom.radiology import RadiologySettings
-from streamgale.dicom.routing import Route
+from ct_service import ct_settings
 from streamgale.dicom.synthetic import ct_series, write_instances
-from streamgale.inference import load_model_config
-from streamgale.models import demo_model_config_path
 from streamgale.service import RadiologyService
 
 _SENDER = """
@@ -62,17 +58,7 @@ OPTIONS = {"telemetry": True}
 
 
 def _app(root: Path) -> tuple[RadiologyService, threading.Thread]:
-    settings = RadiologySettings(
-        state_dir=root / "state",
-        models=(load_model_config(demo_model_config_path()),),
-        routes=(Route("ct", modalities=frozenset({"CT"}), models=("demo-lesion",)),),
-        dimse=ScpConfig(port=0),
-        stow=None,
-        quiet_seconds=30.0,  # completion comes from the association release
-        checkpoint_interval=1.0,
-        telemetry=OPTIONS["telemetry"],
-    )
-    app = RadiologyService(settings)
+    app = RadiologyService(ct_settings(root, telemetry=OPTIONS["telemetry"]))
     thread = threading.Thread(target=app.run, daemon=True)
     thread.start()
     assert app.ready.wait(60)

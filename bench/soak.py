@@ -38,12 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from streamgale.dicom.ingest.scp import ScpConfig
-from streamgale.dicom.radiology import RadiologySettings
-from streamgale.dicom.routing import Route
+from ct_service import ct_settings
 from streamgale.dicom.synthetic import ct_series, write_instances
-from streamgale.inference import load_model_config
-from streamgale.models import demo_model_config_path
 from streamgale.service import RadiologyService
 
 _SENDER = """
@@ -146,20 +142,6 @@ def _snapshot_kib(state: Path) -> float:
     return files[-1].stat().st_size / 1024 if files else 0.0
 
 
-def _service(root: Path, on_result: Callable[[Any], None]) -> RadiologyService:
-    settings = RadiologySettings(
-        state_dir=root / "state",
-        models=(load_model_config(demo_model_config_path()),),
-        routes=(Route("ct", modalities=frozenset({"CT"}), models=("demo-lesion",)),),
-        dimse=ScpConfig(port=0),
-        stow=None,
-        quiet_seconds=30.0,  # completion comes from the association release
-        checkpoint_interval=1.0,
-        telemetry=True,
-    )
-    return RadiologyService(settings, on_result=on_result)
-
-
 def _templates(root: Path, slices: int, size: int, count: int = 4) -> Path:
     for s in range(count):
         series = ct_series(slices=slices, size=size, lesion=s % 2 == 0, seed=s)
@@ -172,7 +154,7 @@ def soak(minutes: float, rate: float, slices: int, size: int, idle: float) -> li
         root = Path(tmp)
         templates = _templates(root, slices, size)
         recorder = Recorder()
-        app = _service(root, recorder.result)
+        app = RadiologyService(ct_settings(root), on_result=recorder.result)
         checkpoint = app.runtime.metrics.checkpoint
 
         def timed_checkpoint(epoch: int, seconds: float) -> None:
