@@ -7,12 +7,8 @@ with dcmtk's storescu and the commands run as the installed ``streamgale``.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from pathlib import Path
-
-import pytest
 
 from streamgale.dicom.ingest import InstanceStore
 from streamgale.dicom.ingest.scp import ScpConfig
@@ -20,12 +16,15 @@ from streamgale.dicom.quality import ValidationLimits
 from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
-from streamgale.inference import load_model_config
 from streamgale.log import MemoryLog
-from streamgale.service import RadiologyService
 from tests.cli.cli import streamgale
-from tests.dicom.radiology.helpers import running, wait_for_results
-from tests.inference.onnx_models import segmenter
+from tests.dicom.radiology.helpers import (
+    fast_settings,
+    organs_model,
+    running,
+    send_with_storescu,
+    wait_for_results,
+)
 
 DAY = 86400.0
 
@@ -33,40 +32,20 @@ DAY = 86400.0
 def _settings(tmp_path: Path, model_version: str = "2", **overrides: object) -> RadiologySettings:
     folder = tmp_path / f"model-{model_version}"
     folder.mkdir(exist_ok=True)
-    model = load_model_config(
-        segmenter(
-            folder,
-            size=32,
-            preprocessing={"voi": "lung", "size": [32, 32]},
-            version=model_version,
-        )
-    )
-    return RadiologySettings(
-        state_dir=tmp_path / "state",
-        models=(model,),
+    return fast_settings(
+        tmp_path,
+        models=(organs_model(folder, version=model_version),),
         routes=(Route("ct", modalities={"CT"}, models=("organs",)),),
         dimse=ScpConfig(port=0),
-        stow=None,
-        quiet_seconds=0.5,
-        checkpoint_interval=0.2,
-        **overrides,  # type: ignore[arg-type]
+        folder=None,
+        **overrides,
     )
-
-
-def _send(app: RadiologyService, files: list[Path]) -> None:
-    storescu = shutil.which("storescu")
-    if storescu is None:
-        pytest.fail("storescu is missing: install dcmtk (make test does: apt-get install dcmtk)")
-    assert app.scp is not None
-    command = [storescu, "-aec", "STREAMGALE", "127.0.0.1", str(app.scp.port), *map(str, files)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
 
 
 def test_reprocess_runs_a_study_through_the_pipeline_again(tmp_path: Path) -> None:
     with running(_settings(tmp_path)) as app:
         series = ct_series(slices=3, size=64, seed=11)
-        _send(app, write_instances(series, tmp_path / "send"))
+        send_with_storescu(app, write_instances(series, tmp_path / "send"))
         wait_for_results(app, 1)
         study = str(series[0].StudyInstanceUID)
         done = streamgale("reprocess", study, "--state-dir", tmp_path / "state", cwd=tmp_path)
@@ -84,7 +63,7 @@ def test_reprocess_queued_while_the_service_is_down_uses_the_model_it_starts_wit
 ) -> None:
     series = ct_series(slices=2, size=64, seed=12)
     with running(_settings(tmp_path, model_version="2")) as app:
-        _send(app, write_instances(series, tmp_path / "send"))
+        send_with_storescu(app, write_instances(series, tmp_path / "send"))
         wait_for_results(app, 1)
         [first] = app.summaries
     uid = str(series[0].SeriesInstanceUID)
@@ -102,7 +81,7 @@ def test_reprocess_queued_while_the_service_is_down_uses_the_model_it_starts_wit
 def test_a_corrected_resend_of_a_quarantined_instance_is_processed(tmp_path: Path) -> None:
     with running(_settings(tmp_path, limits=ValidationLimits(max_rows=32))) as app:
         series = ct_series(slices=2, size=64, seed=13)  # 64 rows: over the limit
-        _send(app, write_instances(series[:1], tmp_path / "bad"))
+        send_with_storescu(app, write_instances(series[:1], tmp_path / "bad"))
         deadline = time.monotonic() + 30
         while not app.quarantine.list() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -110,7 +89,7 @@ def test_a_corrected_resend_of_a_quarantined_instance_is_processed(tmp_path: Pat
         assert entry.sop_instance_uid == str(series[0].SOPInstanceUID)
         corrected = ct_series(slices=2, size=32, seed=13)  # same UIDs, 32 rows
         assert corrected[0].SOPInstanceUID == series[0].SOPInstanceUID
-        _send(app, write_instances(corrected[:1], tmp_path / "fixed"))
+        send_with_storescu(app, write_instances(corrected[:1], tmp_path / "fixed"))
         wait_for_results(app, 1)
         processed = [s for s in app.summaries if s.instances == 1]
         assert processed, [(s.version, s.instances, s.quarantined) for s in app.summaries]
@@ -168,7 +147,7 @@ def _part10(ds: object) -> bytes:
 def test_store_purge_while_the_service_runs_removes_what_it_processed(tmp_path: Path) -> None:
     with running(_settings(tmp_path)) as app:
         series = ct_series(slices=3, size=64, seed=14)
-        _send(app, write_instances(series, tmp_path / "send"))
+        send_with_storescu(app, write_instances(series, tmp_path / "send"))
         wait_for_results(app, 1)
         paths = [Path(app.store.get(str(ds.SOPInstanceUID)).path) for ds in series]
         args = ("store", "purge", "--older-than", "1ms", "--json")
@@ -178,5 +157,7 @@ def test_store_purge_while_the_service_runs_removes_what_it_processed(tmp_path: 
         assert sorted(report["purged"]) == sorted(str(ds.SOPInstanceUID) for ds in series)
         assert report["kept_in_flight"] == 0
         assert not any(p.exists() for p in paths)
-        _send(app, write_instances(series, tmp_path / "again"))  # a resend is stored anew
+        send_with_storescu(
+            app, write_instances(series, tmp_path / "again")
+        )  # a resend is stored anew
         assert all(p.exists() for p in paths)

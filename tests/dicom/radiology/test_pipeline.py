@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -11,71 +9,36 @@ import pydicom
 import pytest
 
 from streamgale.dicom.ingest.scp import ScpConfig
-from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
-from streamgale.inference import load_model_config
 from streamgale.service import RadiologyService
-from tests.dicom.radiology.helpers import running, wait_for_results
-from tests.inference.onnx_models import segmenter
-
-
-def _storescu() -> str:
-    path = shutil.which("storescu")
-    if path is None:
-        pytest.fail("storescu is missing: install dcmtk (make test does: apt-get install dcmtk)")
-    return path
+from tests.dicom.radiology.helpers import (
+    fast_settings,
+    organs_model,
+    running,
+    send_with_storescu,
+    wait_for_results,
+)
 
 
 @pytest.fixture
 def app(tmp_path: Path):  # type: ignore[no-untyped-def]
-    model = load_model_config(
-        segmenter(
-            tmp_path,
-            size=32,
-            preprocessing={"voi": "lung", "size": [32, 32]},
-            thresholds={"organ": 0.5},
-        )
-    )
-    settings = RadiologySettings(
-        state_dir=tmp_path / "state",
-        models=(model,),
+    settings = fast_settings(
+        tmp_path,
+        models=(organs_model(tmp_path, thresholds={"organ": 0.5}),),
         routes=(Route("ct", modalities={"CT"}, models=("organs",)),),
         dimse=ScpConfig(port=0),
-        stow=None,
-        quiet_seconds=0.5,
-        checkpoint_interval=0.2,
+        folder=None,
     )
     with running(settings) as app:
         yield app
-
-
-def _send(app: RadiologyService, files: list[Path]) -> None:
-    assert app.scp is not None
-    done = subprocess.run(
-        [
-            _storescu(),
-            "-aet",
-            "MODALITY",
-            "-aec",
-            "STREAMGALE",
-            "127.0.0.1",
-            str(app.scp.port),
-            *map(str, files),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def test_a_study_sent_with_storescu_gets_sr_and_seg_in_the_same_study(
     app: RadiologyService, tmp_path: Path
 ) -> None:
     series = ct_series(slices=6, size=64, lesion=True, seed=3)
-    _send(app, write_instances(series, tmp_path / "send"))
+    send_with_storescu(app, write_instances(series, tmp_path / "send"))
     wait_for_results(app, 1)
     [summary] = app.summaries
     study_uid = str(series[0].StudyInstanceUID)
@@ -107,7 +70,7 @@ def test_an_invalid_instance_is_quarantined_and_its_study_still_completes(
 ) -> None:
     series = ct_series(slices=3, size=64, seed=4)
     series[1].Rows = 3  # pixel data no longer matches: validation refuses it
-    _send(app, write_instances(series, tmp_path / "send"))
+    send_with_storescu(app, write_instances(series, tmp_path / "send"))
     wait_for_results(app, 1)
     [summary] = app.summaries
     assert summary.instances == 2 and summary.quarantined == 1
@@ -117,24 +80,13 @@ def test_an_invalid_instance_is_quarantined_and_its_study_still_completes(
     assert "Rows" in entry.reason
 
 
-def _organs(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return load_model_config(
-        segmenter(tmp_path, size=32, preprocessing={"voi": "lung", "size": [32, 32]})
-    )
-
-
 def test_files_dropped_in_the_inbox_folder_get_results(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    settings = RadiologySettings(
-        state_dir=tmp_path / "state",
-        models=(_organs(tmp_path),),
+    settings = fast_settings(
+        tmp_path,
+        models=(organs_model(tmp_path),),
         routes=(Route("ct", modalities={"CT"}, models=("organs",)),),
-        dimse=None,
-        stow=None,
-        folder=inbox,
-        quiet_seconds=0.5,
-        checkpoint_interval=0.2,
     )
     with running(settings) as app:
         series = ct_series(slices=4, size=64, seed=5)
@@ -150,19 +102,17 @@ def test_files_dropped_in_the_inbox_folder_get_results(tmp_path: Path) -> None:
 def test_a_released_instance_goes_through_the_pipeline_again(tmp_path: Path) -> None:
     from streamgale.dicom.quality import QuarantineStatus, ValidationLimits
 
-    settings = RadiologySettings(
-        state_dir=tmp_path / "state",
-        models=(_organs(tmp_path),),
+    settings = fast_settings(
+        tmp_path,
+        models=(organs_model(tmp_path),),
         routes=(Route("ct", modalities={"CT"}, models=("organs",)),),
         dimse=ScpConfig(port=0),
-        stow=None,
+        folder=None,
         limits=ValidationLimits(max_rows=32),  # 64-row images are refused into quarantine
-        quiet_seconds=0.5,
-        checkpoint_interval=0.2,
     )
     with running(settings) as app:
         series = ct_series(slices=1, size=64, seed=6)
-        _send(app, write_instances(series, tmp_path / "send"))
+        send_with_storescu(app, write_instances(series, tmp_path / "send"))
         deadline = time.monotonic() + 30
         while not app.quarantine.list() and time.monotonic() < deadline:
             time.sleep(0.05)
