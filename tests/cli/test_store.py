@@ -157,7 +157,6 @@ def test_store_purge_while_the_service_runs_removes_what_it_processed(tmp_path: 
         assert sorted(report["purged"]) == sorted(str(ds.SOPInstanceUID) for ds in series)
         assert report["kept_in_flight"] == 0
         assert not any(p.exists() for p in paths)
-        send_with_storescu(
-            app, write_instances(series, tmp_path / "again")
-        )  # a resend is stored anew
+        # A resend is stored anew.
+        send_with_storescu(app, write_instances(series, tmp_path / "again"))
         assert all(p.exists() for p in paths)
