@@ -21,11 +21,10 @@ from streamgale.dicom.deid import DeidConfig, Option
 from streamgale.dicom.deid.pseudonyms import Pseudonymizer
 from streamgale.dicom.delivery import DimseDestination
 from streamgale.dicom.radiology.config import load_radiology_text
-from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
 from tests.dicom.delivery.conftest import StoreSCP, free_port, start_storescp
-from tests.dicom.radiology.helpers import running
+from tests.dicom.radiology.helpers import fast_settings, running
 
 SECRET = b"0123456789abcdef-export-secret"
 IDENTIFYING = ("Moriarty", "MRN-77001", "Irene", "Adler", "Hudson", "Baker")
@@ -75,17 +74,12 @@ def test_a_deidentifying_route_exports_deidentified_instances_to_a_real_pacs(
     originals = series + others
     scp = start_storescp(tmp_path / "research-pacs", free_port())
     try:
-        settings = RadiologySettings(
-            state_dir=tmp_path / "state",
+        settings = fast_settings(
+            tmp_path,
             models=(),
             routes=(Route("research", export=("research-pacs",), deidentify=True),),
             destinations=(DimseDestination("research-pacs", "127.0.0.1", scp.port, "PACS"),),
             deid=DeidConfig(secret=SECRET, options={Option.CLEAN_DESCRIPTORS}),
-            dimse=None,
-            stow=None,
-            folder=tmp_path / "inbox",
-            quiet_seconds=0.5,
-            checkpoint_interval=0.2,
             telemetry=False,
         )
         with running(settings) as app:

@@ -15,12 +15,9 @@ import pyarrow.dataset as pads
 
 from streamgale.dicom.deid import DeidConfig
 from streamgale.dicom.deid.pseudonyms import Pseudonymizer
-from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
-from streamgale.inference import load_model_config
-from tests.dicom.radiology.helpers import running, wait_for_results
-from tests.inference.onnx_models import segmenter
+from tests.dicom.radiology.helpers import fast_settings, organs_model, running, wait_for_results
 
 SECRET = b"0123456789abcdef-lake-secret"
 
@@ -43,28 +40,20 @@ def _uids(series: list[Any]) -> set[str]:
 
 
 def test_the_lake_names_deidentified_work_only_by_pseudonyms(tmp_path: Path) -> None:
-    model = load_model_config(
-        segmenter(tmp_path, size=32, preprocessing={"voi": "lung", "size": [32, 32]})
-    )
     research = ct_series(slices=3, size=64, lesion=True, seed=31)
     clinical = ct_series(slices=2, size=64, lesion=True, seed=32)
     for ds in research:
         ds.BodyPartExamined = "CHEST"
     for ds in clinical:
         ds.BodyPartExamined = "HEAD"
-    settings = RadiologySettings(
-        state_dir=tmp_path / "state",
-        models=(model,),
+    settings = fast_settings(
+        tmp_path,
+        models=(organs_model(tmp_path),),
         routes=(
             Route("research", body_parts={"CHEST"}, models=("organs",), deidentify=True),
             Route("clinical", body_parts={"HEAD"}, models=("organs",)),
         ),
         deid=DeidConfig(secret=SECRET),
-        dimse=None,
-        stow=None,
-        folder=tmp_path / "inbox",
-        quiet_seconds=0.5,
-        checkpoint_interval=0.2,
     )
     with running(settings) as app:
         write_instances(research + clinical, tmp_path / "inbox")

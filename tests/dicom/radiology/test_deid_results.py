@@ -19,32 +19,21 @@ from pydicom.dataset import Dataset
 
 from streamgale.dicom.deid import DeidConfig, Option
 from streamgale.dicom.deid.pseudonyms import Pseudonymizer
-from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
-from streamgale.inference import load_model_config
 from streamgale.service import RadiologyService
-from tests.dicom.radiology.helpers import running, wait_for_results
-from tests.inference.onnx_models import segmenter
+from tests.dicom.radiology.helpers import fast_settings, organs_model, running, wait_for_results
 
 SECRET = b"0123456789abcdef-test-secret"
 
 
 @pytest.fixture
 def app(tmp_path: Path):  # type: ignore[no-untyped-def]
-    model = load_model_config(
-        segmenter(tmp_path, size=32, preprocessing={"voi": "lung", "size": [32, 32]})
-    )
-    settings = RadiologySettings(
-        state_dir=tmp_path / "state",
-        models=(model,),
+    settings = fast_settings(
+        tmp_path,
+        models=(organs_model(tmp_path),),
         routes=(Route("research", modalities={"CT"}, models=("organs",), deidentify=True),),
         deid=DeidConfig(secret=SECRET),
-        dimse=None,
-        stow=None,
-        folder=tmp_path / "inbox",
-        quiet_seconds=0.5,
-        checkpoint_interval=0.2,
         telemetry=False,
     )
     with running(settings) as app:
@@ -148,19 +137,11 @@ def test_results_carry_no_text_of_the_source_whatever_the_options(
     series = ct_series(slices=3, size=64, lesion=True, seed=21)
     planted = [plant_everywhere(ds) for ds in series]
     assert min(planted) > 500, "the test must plant in hundreds of attributes"
-    model = load_model_config(
-        segmenter(tmp_path, size=32, preprocessing={"voi": "lung", "size": [32, 32]})
-    )
-    settings = RadiologySettings(
-        state_dir=tmp_path / "state",
-        models=(model,),
+    settings = fast_settings(
+        tmp_path,
+        models=(organs_model(tmp_path),),
         routes=(Route("research", modalities={"CT"}, models=("organs",), deidentify=True),),
         deid=DeidConfig(secret=SECRET, options=options),
-        dimse=None,
-        stow=None,
-        folder=tmp_path / "inbox",
-        quiet_seconds=0.5,
-        checkpoint_interval=0.2,
         telemetry=False,
     )
     with running(settings) as app:

@@ -17,14 +17,11 @@ import pytest
 from pydicom.uid import RLELossless
 
 from streamgale.dicom.radiology.finalize import ResultSummary
-from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.results import dciodvfy_problems
 from streamgale.dicom.routing import Route
 from streamgale.dicom.synthetic import ct_series, write_instances
-from streamgale.inference import load_model_config
-from tests.dicom.radiology.helpers import running
+from tests.dicom.radiology.helpers import fast_settings, organs_model, running
 from tests.dicom.results.conftest import require_tool
-from tests.inference.onnx_models import segmenter
 
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -33,19 +30,11 @@ SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     tmp = tmp_path_factory.mktemp("finalize")
-    model = load_model_config(
-        segmenter(tmp, size=32, preprocessing={"voi": "lung", "size": [32, 32]})
-    )
     (tmp / "inbox").mkdir()
-    settings = RadiologySettings(
-        state_dir=tmp / "state",
-        models=(model,),
+    settings = fast_settings(
+        tmp,
+        models=(organs_model(tmp),),
         routes=(Route("all", modalities={"CT", "OT"}, models=("organs",)),),
-        dimse=None,
-        stow=None,
-        folder=tmp / "inbox",
-        quiet_seconds=0.5,
-        checkpoint_interval=0.2,
         telemetry=False,
     )
     with running(settings) as app:

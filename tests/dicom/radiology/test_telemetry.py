@@ -15,23 +15,18 @@ from typing import Any
 import pyarrow.dataset as pads
 import pytest
 
-from streamgale.dicom.radiology.pipeline import RadiologySettings
 from streamgale.dicom.routing import ABMode, ABTest, Route
 from streamgale.dicom.synthetic import ct_series, write_instances
-from streamgale.inference import ModelConfig, load_model_config
+from streamgale.inference import ModelConfig
 from streamgale.service import RadiologyService
-from tests.dicom.radiology.helpers import running, wait_for_results
-from tests.inference.onnx_models import segmenter
+from tests.dicom.radiology.helpers import fast_settings, organs_model, running, wait_for_results
 
 
 def _models(tmp_path: Path) -> tuple[ModelConfig, ModelConfig]:
-    common = {"preprocessing": {"voi": "lung", "size": [32, 32]}}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    a = load_model_config(segmenter(tmp_path / "a", size=32, **common))
-    b = load_model_config(
-        segmenter(tmp_path / "b", size=32, name="organs-b", thresholds={"organ": 0.9}, **common)
-    )
+    a = organs_model(tmp_path / "a")
+    b = organs_model(tmp_path / "b", name="organs-b", thresholds={"organ": 0.9})
     return a, b
 
 
@@ -45,15 +40,10 @@ def _rows(lake: Path, table: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def finished_run(tmp_path: Path) -> Path:
     a, b = _models(tmp_path)
-    settings = RadiologySettings(
-        state_dir=tmp_path / "state",
+    settings = fast_settings(
+        tmp_path,
         models=(a, b),
         routes=(Route("ct", modalities={"CT"}, ab=ABTest("organs", "organs-b")),),
-        dimse=None,
-        stow=None,
-        folder=tmp_path / "inbox",
-        quiet_seconds=0.5,
-        checkpoint_interval=0.2,
     )
     with running(settings) as app:
         _send_known_study(app, tmp_path)
