@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,17 @@ class Service:
         argv = [*command, *map(str, files)]
         return subprocess.run(argv, capture_output=True, text=True, check=False)
 
+    def send(self, files: list[Path]) -> None:
+        """Send ``files``; the test fails unless every one was accepted."""
+        sent = self.storescu(files)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "Refused" not in sent.stdout + sent.stderr
+
+    def refused(self, files: list[Path]) -> bool:
+        """Whether the doors refused ``files`` for want of space (C-STORE status 0xA700)."""
+        sent = self.storescu(files)
+        return "Refused: OutOfResources" in sent.stdout + sent.stderr
+
     def echo(self) -> int:
         command = [_tool("echoscu"), "-aec", "STREAMGALE", "127.0.0.1", str(self.dimse)]
         return subprocess.run(command, capture_output=True, check=False).returncode
@@ -96,6 +109,17 @@ class Service:
                 self.process.wait()
 
 
+@contextmanager
+def serving(state: Path, model: Path) -> Iterator[Service]:
+    """A service process that has opened its doors, stopped on exit."""
+    service = Service(state, model)
+    try:
+        assert service.wait_for("ready", 60), "the service did not start"
+        yield service
+    finally:
+        service.stop()
+
+
 @pytest.fixture
 def model(tmp_path: Path) -> Path:
     return segmenter(tmp_path, size=32, preprocessing={"voi": "lung", "size": [32, 32]})
@@ -106,34 +130,27 @@ def test_a_full_disk_refuses_at_the_doors_and_recovers_by_itself(
 ) -> None:
     first = write_instances(ct_series(slices=3, size=64, seed=1), tmp_path / "first")
     second = write_instances(ct_series(slices=3, size=64, seed=2), tmp_path / "second")
-    with small_tmpfs(tmp_path / "disk", size="48m") as disk:
-        service = Service(disk / "state", model)
-        try:
-            assert service.wait_for("ready", 60), "the service did not start"
-            assert service.storescu(first).returncode == 0
-            assert service.wait_for("result", 60), "the first study got no result"
+    with (
+        small_tmpfs(tmp_path / "disk", size="48m") as disk,
+        serving(disk / "state", model) as service,
+    ):
+        service.send(first)
+        assert service.wait_for("result", 60), "the first study got no result"
 
-            filler = fill(disk)
-            refused = service.storescu(second)
-            assert "Refused: OutOfResources" in refused.stdout + refused.stderr
-            header, body = build_related([second[0].read_bytes()])
-            status, _, _ = post(
-                f"http://127.0.0.1:{service.stow}/dicomweb/studies", body, {"Content-Type": header}
-            )
-            assert status == 507
-            time.sleep(1.0)  # checkpoints (every 0.2 s) fail meanwhile
-            assert service.process.poll() is None, "the service exited on a full disk"
-            assert service.echo() == 0 and service.healthz() == 200
+        filler = fill(disk)
+        assert service.refused(second)
+        header, body = build_related([second[0].read_bytes()])
+        status, _, _ = post(
+            f"http://127.0.0.1:{service.stow}/dicomweb/studies", body, {"Content-Type": header}
+        )
+        assert status == 507
+        time.sleep(1.0)  # checkpoints (every 0.2 s) fail meanwhile
+        assert service.process.poll() is None, "the service exited on a full disk"
+        assert service.echo() == 0 and service.healthz() == 200
 
-            filler.unlink()
-            resent = service.storescu(second)
-            assert resent.returncode == 0, resent.stdout + resent.stderr
-            assert "Refused" not in resent.stdout + resent.stderr
-            assert service.wait_for("result", 60), (
-                "the study sent after space returned got no result"
-            )
-        finally:
-            service.stop()
+        filler.unlink()
+        service.send(second)
+        assert service.wait_for("result", 60), "the study sent after space returned got no result"
 
 
 def test_a_start_on_a_full_disk_waits_for_space_instead_of_exiting(
@@ -151,8 +168,7 @@ def test_a_start_on_a_full_disk_waits_for_space_instead_of_exiting(
             assert service.process.poll() is None, "the service exited at start on a full disk"
             filler.unlink()
             assert service.wait_for("ready", 60), "the service did not start once space returned"
-            sent = service.storescu(study)
-            assert sent.returncode == 0, sent.stdout + sent.stderr
+            service.send(study)
             assert service.wait_for("result", 60), "the study got no result"
         finally:
             service.stop()
@@ -193,19 +209,16 @@ def test_the_doors_refuse_at_the_reserve_so_accepted_work_still_completes(
 ) -> None:
     study = write_instances(ct_series(slices=3, size=64, seed=4), tmp_path / "study")
     late = write_instances(ct_series(slices=3, size=64, seed=5), tmp_path / "late")
-    with small_tmpfs(tmp_path / "disk", size="64m") as disk:
-        service = Service(disk / "state", model)
-        try:
-            assert service.wait_for("ready", 60), "the service did not start"
-            assert service.storescu(study).returncode == 0
-            fill(disk, leave=RESERVE_BYTES // 2)  # instances filled it up to the reserve
-            refused = service.storescu(late)
-            assert "Refused: OutOfResources" in refused.stdout + refused.stderr
-            # The study accepted before is built, stored and checkpointed in the reserve.
-            assert service.wait_for("result", 60), "the accepted study got no result"
-            assert service.process.poll() is None
-        finally:
-            service.stop()
+    with (
+        small_tmpfs(tmp_path / "disk", size="64m") as disk,
+        serving(disk / "state", model) as service,
+    ):
+        service.send(study)
+        fill(disk, leave=RESERVE_BYTES // 2)  # instances filled it up to the reserve
+        assert service.refused(late)
+        # The study accepted before is built, stored and checkpointed in the reserve.
+        assert service.wait_for("result", 60), "the accepted study got no result"
+        assert service.process.poll() is None
 
 
 def test_a_study_in_progress_when_the_disk_fills_gets_its_result_once_space_returns(
