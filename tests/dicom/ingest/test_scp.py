@@ -60,15 +60,13 @@ def storescu(
     return subprocess.run(command, capture_output=True, text=True, timeout=60, env=ENV, check=False)
 
 
+def echoscu(port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [dcmtk("echoscu"), *args, "-aec", "STREAMGALE", "127.0.0.1", str(port)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, env=ENV, check=False)
+
+
 def test_echoscu_gets_a_c_echo_response(scp: StorageSCP, log: MemoryLog) -> None:
-    done = subprocess.run(
-        [dcmtk("echoscu"), "-v", "-aec", "STREAMGALE", "127.0.0.1", str(scp.port)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=ENV,
-        check=False,
-    )
+    done = echoscu(scp.port, "-v")
     assert done.returncode == 0, done.stderr
     assert "Received Echo Response (Success)" in done.stderr
     assert signals(log) == []  # an association that stored nothing completes nothing
@@ -225,14 +223,7 @@ def test_over_the_association_limit_is_rejected_transiently(store: InstanceStore
         ae.add_requested_context("1.2.840.10008.1.1")
         held = ae.associate("127.0.0.1", server.port, ae_title="STREAMGALE")
         assert held.is_established
-        refused = subprocess.run(
-            [dcmtk("echoscu"), "-aec", "STREAMGALE", "127.0.0.1", str(server.port)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=ENV,
-            check=False,
-        )
+        refused = echoscu(server.port)
         held.release()
         assert refused.returncode != 0
         assert "Local Limit Exceeded" in refused.stderr
@@ -243,14 +234,7 @@ def test_garbage_is_aborted_and_the_scp_keeps_serving(scp: StorageSCP) -> None:
         client.sendall(b"\x09\x00\x00\x00\x00\x02hi")
         reply = client.recv(100)
     assert reply[:1] == b"\x07"  # A-ABORT
-    done = subprocess.run(
-        [dcmtk("echoscu"), "-aec", "STREAMGALE", "127.0.0.1", str(scp.port)],
-        capture_output=True,
-        timeout=30,
-        env=ENV,
-        check=False,
-    )
-    assert done.returncode == 0
+    assert echoscu(scp.port).returncode == 0
 
 
 def test_stop_ends_open_associations(store: InstanceStore) -> None:
@@ -311,14 +295,7 @@ def test_silent_connections_cannot_lock_senders_out(store: InstanceStore) -> Non
             while server.connections() and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert server.connections() == []  # all dropped by the ARTIM timer
-            done = subprocess.run(
-                [dcmtk("echoscu"), "-aec", "STREAMGALE", "127.0.0.1", str(server.port)],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                env=ENV,
-                check=False,
-            )
+            done = echoscu(server.port)
             assert done.returncode == 0, done.stderr
         finally:
             for squatter in squatters:
