@@ -8,9 +8,12 @@ waveforms, presentation states) carry no image and are accepted only when
 
 from __future__ import annotations
 
-__all__ = ["IMAGE_STORAGE_SOP_CLASSES", "is_image_storage"]
+__all__ = ["IMAGE_STORAGE_SOP_CLASSES", "SEGMENTATION_STORAGE", "is_image_storage"]
 
 _STORAGE = "1.2.840.10008.5.1.4.1.1."
+
+SEGMENTATION_STORAGE = _STORAGE + "66.4"
+"""Segmentation Storage: an image class, but a result over other images, not a model's input."""
 
 IMAGE_STORAGE_SOP_CLASSES = frozenset(
     _STORAGE + suffix

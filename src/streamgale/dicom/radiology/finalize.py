@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from streamgale.dicom.deid.structure import without_free_text
 from streamgale.dicom.delivery import DeliveryManager
 from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.quality import QuarantineStore
+from streamgale.dicom.quality._sop import SEGMENTATION_STORAGE
 from streamgale.dicom.radiology.collect import StudyWork
 from streamgale.dicom.radiology.headers import HeaderCache
 from streamgale.dicom.radiology.telemetry import probability_of
@@ -284,7 +286,7 @@ class Finalizer:
                     int(sources[0].Columns),
                 )
                 measurements = mask_measurements(found, spacing, slice_thickness=thickness)
-            seg = build_seg(
+            seg = _seg_or_none(
                 sources,
                 mask,
                 algorithm_name=config.name,
@@ -317,11 +319,12 @@ class Finalizer:
             raise DicomError(reason)
         for result in work.results:
             sop = str(result.meta["sop_instance_uid"])
+            stored = self._store.get(sop)
             self._quarantine.put(
-                self._store.read_bytes(sop),
+                Path(stored.path).read_bytes(),
                 reason=reason,
                 stage="results",
-                source="api",
+                source=stored.source,  # the door it came by, for the operator
                 sop_instance_uid=sop,
                 study_instance_uid=work.study_instance_uid,
             )
@@ -370,15 +373,32 @@ class Finalizer:
         return ds
 
 
+def _seg_or_none(sources: Sequence[Any], mask: npt.ArrayLike, **options: Any) -> Any | None:
+    """:func:`build_seg`, or None (the SR alone) where the sources cannot carry a SEG.
+
+    The SR is the finding; the SEG only draws it. Real images a SEG cannot
+    reference (a CT without Frame of Reference UID, which the CT IOD requires)
+    must not cost the study its result, so the study gets its SR, and the
+    reason is logged for the operator.
+    """
+    try:
+        return build_seg(sources, mask, **options)
+    except DicomError as exc:
+        logger.warning("study %s gets no SEG, its SR alone: %s", sources[0].StudyInstanceUID, exc)
+        return None
+
+
 def _study_mask(
     sources: Sequence[Any], outcomes: Sequence[InferenceResult], threshold: float
 ) -> npt.NDArray[np.bool_] | None:
     """The model's mask over ``sources`` (at its resolution), or None where no SEG fits.
 
-    A SEG covers one series of single-frame images sharing one geometry, or one
-    multi-frame image whose frames its per-frame functional groups place, and
-    without a frame of reference (Secondary Capture) one frame only. Anything
-    else (mixed series, legacy multi-frame, mixed sizes) gets the SR alone.
+    A SEG covers one series of single-frame images sharing one geometry and
+    one orientation, or one multi-frame image whose frames its per-frame
+    functional groups place, and without a frame of reference (Secondary
+    Capture) one frame only. Anything else (mixed series, a 3-plane localizer,
+    legacy multi-frame, mixed sizes) gets the SR alone: the finding and the
+    images it was seen on, without a drawing.
     """
     masks = [np.asarray(r.outputs["mask"]) for r in outcomes]
     masks = [m.reshape(-1, *m.shape[-2:]) for m in masks]  # (frames, rows, cols) each
@@ -389,6 +409,8 @@ def _study_mask(
         return None
     if len(sources) > 1 and _frames(sources[0]) > 1:
         return None
+    if len({_orientation(s) for s in sources}) != 1:
+        return None  # a SEG's frames share one Plane Orientation (PS3.3 C.8.20.2)
     if not _placeable(sources):
         return None
     return np.concatenate(masks) >= threshold
@@ -396,6 +418,11 @@ def _study_mask(
 
 def _frames(ds: Any) -> int:
     return int(ds.get("NumberOfFrames", 1) or 1)
+
+
+def _orientation(ds: Any) -> tuple[float, ...]:
+    """Image Orientation (Patient) (0020,0037), as highdicom compares it (exactly)."""
+    return tuple(float(v) for v in ds.get("ImageOrientationPatient") or ())
 
 
 def _placeable(sources: Sequence[Any]) -> bool:
@@ -495,7 +522,7 @@ def _evidence(sr_path: Any) -> list[str]:
         for evidence in getattr(sr, "CurrentRequestedProcedureEvidenceSequence", [])
         for series in evidence.ReferencedSeriesSequence
         for item in series.ReferencedSOPSequence
-        if str(item.ReferencedSOPClassUID) != _SEGMENTATION_STORAGE
+        if str(item.ReferencedSOPClassUID) != SEGMENTATION_STORAGE
     ]
 
 
@@ -507,7 +534,7 @@ def _segmentations(sr: Any) -> list[Any]:
     for evidence in getattr(sr, "CurrentRequestedProcedureEvidenceSequence", []):
         for series in evidence.ReferencedSeriesSequence:
             for item in series.ReferencedSOPSequence:
-                if str(item.ReferencedSOPClassUID) == _SEGMENTATION_STORAGE:
+                if str(item.ReferencedSOPClassUID) == SEGMENTATION_STORAGE:
                     ds = Dataset()
                     ds.SOPClassUID = item.ReferencedSOPClassUID
                     ds.SOPInstanceUID = item.ReferencedSOPInstanceUID
@@ -517,7 +544,6 @@ def _segmentations(sr: Any) -> list[Any]:
     return out
 
 
-_SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 _SPACE_RETRY_S = 1.0
 """How often results waiting for disk space are tried again."""
 

@@ -64,6 +64,7 @@ __all__ = ["DashboardSettings", "RadiologyApp", "RadiologySettings", "StowSettin
 RECENT_SUMMARIES = 1000
 """How many result summaries a service keeps in memory for display."""
 
+
 @dataclass(frozen=True)
 class StowSettings:
     host: str = "127.0.0.1"
@@ -274,11 +275,12 @@ class RadiologyApp:
 
     def _quarantine_failure(self, failure: InferenceFailure) -> InferenceFailure:
         meta = failure.request.meta
+        stored = self.store.get(str(meta["sop_instance_uid"]))
         self.quarantine.put(
-            self.store.read_bytes(str(meta["sop_instance_uid"])),
+            Path(stored.path).read_bytes(),
             reason=f"model {meta.get('model')} failed: {failure.error}",
             stage="inference",
-            source="api",
+            source=stored.source,  # the door it came by, for the operator
             sop_instance_uid=str(meta["sop_instance_uid"]),
             study_instance_uid=str(meta["study_instance_uid"]),
         )

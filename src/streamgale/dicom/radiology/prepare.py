@@ -22,11 +22,12 @@ from streamgale.dicom.delivery import DeliveryManager
 from streamgale.dicom.ingest.store import InstanceStore
 from streamgale.dicom.pixels import PreprocessConfig, preprocess_instance
 from streamgale.dicom.quality import QuarantineStore, ValidationLimits, validate_bytes
+from streamgale.dicom.quality._sop import SEGMENTATION_STORAGE
 from streamgale.dicom.radiology.headers import HeaderCache
 from streamgale.dicom.radiology.identifiers import LakeIdentifiers
 from streamgale.dicom.results import to_part10_bytes
 from streamgale.dicom.routing import Router
-from streamgale.errors import DicomError
+from streamgale.errors import DicomError, InvalidInstanceError
 from streamgale.inference import InferenceRequest, ModelConfig
 from streamgale.telemetry import Telemetry
 
@@ -111,6 +112,8 @@ class Preparer:
             # No model asks for pixels on an export-only route: an SR or ECG may pass.
             limits = self._limits if models else replace(self._limits, require_pixels=False)
             ds = original = validate_bytes(data, limits)
+            if models:
+                _check_model_input(ds)
             stages.ended("validated")
             if deidentified:
                 stage = "deid"
@@ -184,6 +187,23 @@ class Preparer:
                 "options) are configured"
             )
         return self._deid
+
+
+def _check_model_input(ds: Any) -> None:
+    """Refuse a Segmentation (an earlier result, often forwarded with its study) as model input.
+
+    A SEG has pixels, but they are another algorithm's mask over images of the
+    study, not an image a model was trained on, and a SEG of a SEG helps no
+    reader. It is quarantined at validation, saying so, rather than run and
+    failing when its results are built; an export-only route forwards it.
+    Objects without pixels (SR, presentation states) are refused by
+    ``require_pixels`` already.
+    """
+    if str(ds.SOPClassUID) == SEGMENTATION_STORAGE:
+        raise InvalidInstanceError(
+            "Segmentation Storage is a result (a mask over other images), not an image a "
+            "model reads; give it a route with export and no models to forward it"
+        )
 
 
 def _record_completion(
