@@ -10,12 +10,9 @@ nothing counted twice.
 
 from __future__ import annotations
 
-import os
 import random
 import select
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +22,7 @@ from streamgale import ColumnBatch, RuntimeConfig
 from streamgale.log import FsyncPolicy, SegmentLog
 from streamgale.state.file import FileStateStore
 
+from .children import start_pipeline, wait_for_processing
 from .crash_pipeline import build
 
 SCRIPT = Path(__file__).with_name("crash_pipeline.py")
@@ -49,23 +47,6 @@ def _write_events(log_dir: Path) -> None:
     log.close()
 
 
-def _child(log_dir: Path, out: Path, state: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.Popen(
-        [sys.executable, str(SCRIPT), str(log_dir), str(out), str(state)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=str(SCRIPT.parent),
-    )
-
-
-def _wait_for_processing(child: subprocess.Popen[str], timeout: float = 30.0) -> bool:
-    assert child.stdout is not None
-    ready, _, _ = select.select([child.stdout], [], [], timeout)
-    return bool(ready) and child.stdout.readline().strip() == "processing"
-
-
 @pytest.mark.crash
 @pytest.mark.slow
 def test_sigkill_at_many_points_neither_loses_nor_double_counts(tmp_path: Path) -> None:
@@ -82,8 +63,8 @@ def test_sigkill_at_many_points_neither_loses_nor_double_counts(tmp_path: Path) 
     rng = random.Random(11)
     positions: list[int] = []
     while len(set(positions)) < DISTINCT_POINTS and len(positions) < MAX_KILLS:
-        child = _child(log_dir, out, state)
-        assert _wait_for_processing(child), "the pipeline never started processing"
+        child = start_pipeline(SCRIPT, log_dir, out, state)
+        assert wait_for_processing(child), "the pipeline never started processing"
         select.select([], [], [], rng.uniform(0.05, 0.2))
         still_running = child.poll() is None
         child.send_signal(signal.SIGKILL)
@@ -92,8 +73,8 @@ def test_sigkill_at_many_points_neither_loses_nor_double_counts(tmp_path: Path) 
         snapshot = FileStateStore(state / "snapshots").load()
         positions.append(snapshot.sources["events/0"] if snapshot else 0)
 
-    final = _child(log_dir, out, state)
-    _wait_for_processing(final)
+    final = start_pipeline(SCRIPT, log_dir, out, state)
+    wait_for_processing(final)
     assert final.wait(timeout=120) == 0
 
     # Kills landed at many different committed positions, all mid-run.

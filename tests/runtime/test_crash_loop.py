@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import select
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +19,8 @@ import pytest
 from streamgale.log import FsyncPolicy, SegmentLog
 from streamgale.state.file import FileStateStore
 
+from .children import start_pipeline, wait_for_processing
+
 SCRIPT = Path(__file__).with_name("crash_loop_pipeline.py")
 RECORDS = 48
 PARTITIONS = 4
@@ -30,16 +28,6 @@ PARTITIONS = 4
 KILLS = 4
 LIFETIME = 1.5
 """Seconds each process runs once it processes; a full drain would take longer."""
-
-
-def _child(log_dir: Path, out: Path, state: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.Popen(
-        [sys.executable, str(SCRIPT), str(log_dir), str(out), str(state)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
 
 
 def _committed(state: Path) -> int:
@@ -58,10 +46,8 @@ def test_a_process_killed_every_few_seconds_still_makes_progress(tmp_path: Path)
 
     committed = [0]
     for _ in range(KILLS):
-        child = _child(log_dir, out, state)
-        assert child.stdout is not None
-        ready, _, _ = select.select([child.stdout], [], [], 30)
-        assert ready and child.stdout.readline().strip() == "processing"
+        child = start_pipeline(SCRIPT, log_dir, out, state)
+        assert wait_for_processing(child), "the pipeline never started processing"
         time.sleep(LIFETIME)
         assert child.poll() is None, "the run ended before the kill; make the input larger"
         child.send_signal(signal.SIGKILL)
@@ -69,7 +55,7 @@ def test_a_process_killed_every_few_seconds_still_makes_progress(tmp_path: Path)
         committed.append(_committed(state))
     assert all(b > a for a, b in itertools.pairwise(committed)), committed
 
-    final = _child(log_dir, out, state)
+    final = start_pipeline(SCRIPT, log_dir, out, state)
     assert final.wait(timeout=60) == 0
     numbers = [json.loads(line)["n"] for line in out.read_text().splitlines()]
     assert sorted(numbers) == list(range(RECORDS)), "each record exactly once"
