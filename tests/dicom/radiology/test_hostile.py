@@ -532,11 +532,6 @@ def test_every_file_pydicom_ships_ends_in_exactly_one_state(
     assert not slow, slow
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F9: the STOW-RS door force-parses junk with pydicom, about 0.2 s per MiB, twice "
-    "(inspection.py _parse, stow.py _identify), holding the GIL",
-)
 def test_megabytes_of_junk_are_refused_without_reading_them_all(run: Run) -> None:
     assert run.service.stow is not None
     junk = bytes(8 << 20)  # 8 MiB of zeros: no DICM prefix, no data element worth the name

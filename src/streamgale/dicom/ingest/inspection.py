@@ -10,6 +10,11 @@ every private element stay exactly as sent. Two things do change:
   disk is always a valid Part-10 file.
 
 Parsing stops before Pixel Data (7FE0,0010): routing needs the header only.
+Before any parser sees the bytes, :func:`screen_instance` refuses, cheaply,
+what no parser should be given: bytes that do not begin with a data element
+(megabytes of junk would otherwise be read "element" by element), and a
+Deflated data set (PS3.5 A.5) that inflates past the size limit (a
+decompression bomb: pydicom inflates the whole data set into memory).
 
 >>> from streamgale.dicom.synthetic import ct_series
 >>> from pydicom.filebase import DicomBytesIO
@@ -35,14 +40,17 @@ from typing import Any
 
 from streamgale.dicom._deps import require_dicom
 from streamgale.dicom.ingest.header import NotPlainHeaderError, read_routing_values
+from streamgale.dicom.quality import check_inflated_size
 from streamgale.errors import InvalidInstanceError
 
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
+    "MAX_INFLATED_BYTES",
     "Inspected",
     "inspect_instance",
     "inspect_received",
+    "screen_instance",
 ]
 
 IMPLEMENTATION_CLASS_UID = "2.25.318459549683482414023925909910028700764"
@@ -51,6 +59,10 @@ IMPLEMENTATION_CLASS_UID = "2.25.318459549683482414023925909910028700764"
 
 IMPLEMENTATION_VERSION_NAME = "STREAMGALE"
 """Implementation Version Name (0002,0013), at most 16 characters (SH)."""
+
+MAX_INFLATED_BYTES = 2 * 1024**3
+"""Default bound on what a Deflated data set may inflate to: the instance store's
+default ``max_instance_bytes``."""
 
 _PREAMBLE = bytes(128)
 _MAGIC = b"DICM"
@@ -63,6 +75,12 @@ _REQUIRED_UIDS = ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesIn
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_META_WINDOW = 1 << 20
+"""Bytes handed to the File Meta reader first: the group is a few hundred bytes."""
+_TOO_DEEP = (
+    "sequences nested deeper than can be read (RecursionError); flatten the data set's sequences"
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,7 @@ def inspect_instance(
     *,
     transfer_syntax_uid: str | None = None,
     source_ae: str | None = None,
+    max_inflated_bytes: int = MAX_INFLATED_BYTES,
 ) -> Inspected:
     """Parse the header of ``data`` and lay out the Part-10 file to store.
 
@@ -110,20 +129,111 @@ def inspect_instance(
     ``transfer_syntax_uid`` (the presentation context's, for DIMSE); when that
     is not given it is guessed among the uncompressed ones, as pydicom does.
     ``source_ae`` goes into Source Application Entity Title (0002,0016) of
-    file meta built here.
+    file meta built here. A Deflated data set that inflates to more than
+    ``max_inflated_bytes`` is refused before it is inflated.
 
     Raises :class:`~streamgale.errors.InvalidInstanceError` when the bytes do
     not parse or lack a required UID.
     """
     require_dicom("DICOM ingest")
     view = memoryview(data).cast("B")
+    offset = _part10_offset(view)
+    if offset is not None:
+        _screen_part10(view, offset, max_inflated_bytes)
+        return _inspect_part10(view, offset=offset)
+    return _inspect_bare(view, transfer_syntax_uid, source_ae, max_inflated_bytes)
+
+
+def screen_instance(
+    data: bytes | bytearray | memoryview,
+    *,
+    transfer_syntax_uid: str | None = None,
+    max_inflated_bytes: int = MAX_INFLATED_BYTES,
+) -> None:
+    """Refuse bytes that no parser should be given, without parsing them.
+
+    Raises :class:`~streamgale.errors.InvalidInstanceError` when ``data`` is
+    empty, is no Part-10 file and does not begin with a data element (PS3.5
+    7.1), or holds a Deflated data set inflating to more than
+    ``max_inflated_bytes``. Passing says only that a parser may try.
+    :func:`inspect_instance` does this itself; call it before any other reader.
+
+    >>> screen_instance(bytes(1024))
+    Traceback (most recent call last):
+    ...
+    streamgale.errors.InvalidInstanceError: the bytes are not DICOM: no DICM prefix, and ...
+    """
+    view = memoryview(data).cast("B")
+    offset = _part10_offset(view)
+    if offset is not None:
+        _screen_part10(view, offset, max_inflated_bytes)
+    else:
+        _screen_bare(view, transfer_syntax_uid, max_inflated_bytes)
+
+
+def _part10_offset(view: memoryview) -> int | None:
+    """Where the File Meta group starts, or None for a bare data set."""
     if not len(view):
         raise InvalidInstanceError("the instance is empty (0 bytes); send the file's content")
     if len(view) >= 132 and view[128:132] == _MAGIC:
-        return _inspect_part10(view, offset=132)
+        return 132
     if len(view) >= 2 and bytes(view[0:2]) == b"\x02\x00":
-        return _inspect_part10(view, offset=0)  # file meta without a preamble
-    return _inspect_bare(view, transfer_syntax_uid, source_ae)
+        return 0  # file meta without a preamble
+    return None
+
+
+def _screen_part10(view: memoryview, offset: int, limit: int) -> None:
+    """Refuse a Deflated data set (PS3.5 A.5) that inflates past ``limit``."""
+    from pydicom.filereader import _read_file_meta_info
+
+    for window in (view[: offset + _META_WINDOW], view):
+        source = BytesIO(window)
+        source.seek(offset)
+        try:
+            syntax = _read_file_meta_info(source).get("TransferSyntaxUID")
+        except Exception:  # a File Meta larger than the window, or unreadable: see below
+            if len(window) == len(view):
+                return  # the parser that follows says what is wrong
+            continue
+        if syntax == _DEFLATED:
+            check_inflated_size(view[source.tell() :], limit)
+        return
+
+
+def _screen_bare(view: memoryview, syntax: str | None, limit: int) -> None:
+    if syntax == _DEFLATED:  # its first element is inside the deflate stream
+        check_inflated_size(view, limit)
+        return
+    orders = ("<", ">") if syntax is None else (">" if syntax == _EXPLICIT_BE else "<",)
+    if not any(_starts_with_element(view, order, syntax) for order in orders):
+        group, element = struct.unpack_from("<HH", view) if len(view) >= 4 else (0, 0)
+        msg = (
+            "the bytes are not DICOM: no DICM prefix, and they do not begin with a data "
+            f"element (the first bytes read as tag ({group:04X},{element:04X})); "
+            "send a DICOM Part 10 file or dataset"
+        )
+        raise InvalidInstanceError(msg)
+
+
+def _starts_with_element(view: memoryview, order: str, syntax: str | None) -> bool:
+    """Whether the first 8 bytes can be a data element of a data set (PS3.5 7.1).
+
+    Its group is 0004 or above (0000 is the command group, 0002 the File Meta,
+    FFFE item delimiters); then come two upper-case VR letters (explicit VR)
+    or a length within the bytes (implicit VR).
+    """
+    if len(view) < 8:
+        return False
+    group = struct.unpack_from(f"{order}H", view)[0]
+    if not 0x0004 <= group < 0xFFFE:
+        return False
+    vr = bytes(view[4:6])
+    explicit = vr.isalpha() and vr.isupper()
+    length = struct.unpack_from(f"{order}L", view, 4)[0]
+    implicit = length == _UNDEFINED_LENGTH or length <= len(view) - 8
+    if syntax is None:
+        return explicit or implicit
+    return implicit if syntax == _IMPLICIT_LE else explicit
 
 
 def _inspect_part10(view: memoryview, *, offset: int) -> Inspected:
@@ -139,10 +249,13 @@ def _inspect_part10(view: memoryview, *, offset: int) -> Inspected:
     return _inspected(ds, syntax, _PREAMBLE + _MAGIC, view[offset:])
 
 
-def _inspect_bare(view: memoryview, syntax: str | None, source_ae: str | None) -> Inspected:
+def _inspect_bare(
+    view: memoryview, syntax: str | None, source_ae: str | None, max_inflated_bytes: int
+) -> Inspected:
     from pydicom import dcmread
     from pydicom.filereader import read_dataset
 
+    _screen_bare(view, syntax, max_inflated_bytes)
     values = _plain_values(view, syntax)
     if values is not None:  # the common case, read without pydicom
         inspected = _inspected(values, syntax or "", b"", view)
@@ -208,6 +321,9 @@ def _parse(read: Any) -> Any:
         return ds
     except InvalidInstanceError:
         raise
+    except RecursionError as exc:  # pydicom reads each sequence level with a recursive call
+        msg = f"the bytes are not a readable DICOM dataset: {_TOO_DEEP}"
+        raise InvalidInstanceError(msg) from exc
     except Exception as exc:  # pydicom raises many types for damaged input
         msg = f"the bytes are not a readable DICOM dataset ({type(exc).__name__}: {exc})"
         raise InvalidInstanceError(msg) from exc

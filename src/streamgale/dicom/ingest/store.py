@@ -273,7 +273,10 @@ class InstanceStore:
                 found, sha = prepared
             else:
                 found = inspect_instance(
-                    data, transfer_syntax_uid=transfer_syntax_uid, source_ae=calling_ae
+                    data,
+                    transfer_syntax_uid=transfer_syntax_uid,
+                    source_ae=calling_ae,
+                    max_inflated_bytes=self._max_bytes,
                 )
                 sha = None
             if sop_class_uid is not None and sop_class_uid != found.sop_class_uid:

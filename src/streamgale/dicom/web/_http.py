@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import socket
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -37,13 +38,20 @@ _MAX_CHUNK_LINE = 1024
 # makes the kernel send RST, and the client would see "connection reset"
 # instead of our 413 or 415 (a "lingering close", as Apache does).
 _LINGER_S = 2.0
+_RETRY_AFTER_S = 1
+"""Retry-After (RFC 9110 10.2.3) of a 503: a STOW-RS request usually takes well under this."""
 
 
 class StowHTTPServer(ThreadingHTTPServer):
-    """One thread per connection; threads die with the process."""
+    """One thread per connection; threads die with the process.
+
+    ``request_slots`` bounds the POSTs served at once: each holds its body in
+    memory, and a thread per connection alone bounds nothing.
+    """
 
     daemon_threads = True
     config: StowServer
+    request_slots: threading.BoundedSemaphore
 
 
 def bind(config: StowServer) -> StowHTTPServer:
@@ -52,6 +60,7 @@ def bind(config: StowServer) -> StowHTTPServer:
         StowHTTPServer, _StowHandler, config.host, config.port, timeout=config.request_timeout_s
     )
     server.config = config
+    server.request_slots = threading.BoundedSemaphore(config.max_concurrent_requests)
     return server
 
 
@@ -80,6 +89,16 @@ class _StowHandler(BaseHTTPRequestHandler):
         if not matched:
             self._refuse_route()
             return
+        slots = self.server.request_slots
+        if not slots.acquire(blocking=False):  # refused before its body is read
+            self._reply_busy()
+            return
+        try:
+            self._store(study_uid)
+        finally:
+            slots.release()
+
+    def _store(self, study_uid: str | None) -> None:
         try:
             parts = self._read_parts(study_uid)
         except IngestError as exc:
@@ -89,6 +108,14 @@ class _StowHandler(BaseHTTPRequestHandler):
             return
         response = self.server.config.store_parts(parts, study_uid)
         self._reply_json(response.http_status, response.to_json(), DICOM_JSON)
+
+    def _reply_busy(self) -> None:
+        limit = self.server.config.max_concurrent_requests
+        message = (
+            f"the server is already storing {limit} STOW-RS requests, its limit "
+            f"(max_concurrent_requests); retry in {_RETRY_AFTER_S} s"
+        )
+        self._reply_json(503, {"error": message}, headers={"Retry-After": str(_RETRY_AFTER_S)})
 
     def handle_expect_100(self) -> bool:
         """Refuse an oversized body before the client sends it."""

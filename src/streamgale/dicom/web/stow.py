@@ -21,6 +21,8 @@ the answer is the Store Instances Response (PS3.18 10.5.3, Annex I) as
 413    body larger than ``max_body``
 415    Content-Type is not multipart/related, or its ``type`` is not
        application/dicom
+503    ``max_concurrent_requests`` POSTs are already being served (each
+       holds its body in memory); ``Retry-After`` says when to try again
 =====  =====================================================================
 
 Per-instance Failure Reasons (0008,1197), PS3.18 Table I.2-2, each with a
@@ -67,6 +69,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from streamgale.dicom.ingest.inspection import MAX_INFLATED_BYTES, screen_instance
 from streamgale.dicom.web._http import StowHTTPServer, bind
 from streamgale.dicom.web.multipart import (
     DICOM_MEDIA_TYPE,
@@ -139,7 +142,8 @@ class StowServer:
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. Bodies are
     read whole (up to ``max_body`` bytes) before parsing; send large studies in
-    several requests.
+    several requests. At most ``max_concurrent_requests`` POSTs are served at
+    once, bounding memory to about that many bodies; others get 503.
     """
 
     def __init__(
@@ -152,6 +156,7 @@ class StowServer:
         max_body: int = 512 * MiB,
         auth: Authorizer | None = None,
         request_timeout_s: float = 60.0,
+        max_concurrent_requests: int = 8,
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigError(f"port must be 0 to 65535, got {port!r}", key="port")
@@ -162,6 +167,17 @@ class StowServer:
             )
         if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
             raise ConfigError(f"max_body must be a positive integer, got {max_body!r}")
+        if (
+            isinstance(max_concurrent_requests, bool)
+            or not isinstance(max_concurrent_requests, int)
+            or max_concurrent_requests < 1
+        ):
+            raise ConfigError(
+                f"max_concurrent_requests must be a positive integer, got "
+                f"{max_concurrent_requests!r}",
+                key="max_concurrent_requests",
+            )
+        self.max_concurrent_requests = max_concurrent_requests
         self.store, self.host, self.port = store, host, port
         self.path_prefix, self.max_body, self.auth = prefix, max_body, auth
         self.request_timeout_s = request_timeout_s
@@ -219,8 +235,10 @@ class StowServer:
         """Store each part, then signal the stored ones complete; the response to send."""
         referenced: list[InstanceReference] = []
         failed: list[InstanceFailure] = []
+        # The store's own bound on an instance, for reading the UIDs of refused parts.
+        limit = getattr(self.store, "max_instance_bytes", MAX_INFLATED_BYTES)
         for number, part in enumerate(parts, start=1):
-            outcome = _store_part(self.store, part, number, study_uid)
+            outcome = _store_part(self.store, part, number, study_uid, limit)
             if isinstance(outcome, InstanceReference):
                 referenced.append(outcome)
             else:
@@ -242,27 +260,30 @@ class _Identity:
 
 
 def _store_part(
-    store: InstanceSink, part: BodyPart, number: int, study_uid: str | None
+    store: InstanceSink, part: BodyPart, number: int, study_uid: str | None, limit: int
 ) -> InstanceReference | InstanceFailure:
     if part.content_type not in (None, DICOM_MEDIA_TYPE):
         return _failure(
-            part,
+            _identify(part.body, limit),
             FailureReason.CANNOT_UNDERSTAND,
             f"part {number} has Content-Type {part.content_type!r}; this endpoint stores "
             f"only {DICOM_MEDIA_TYPE} parts (DICOM Part 10 files)",
         )
-    if study_uid is not None:
-        found = _identify(part.body).study_instance_uid
+    # Read once, and only when needed: a refused part's header is read for the
+    # response, and a study URL needs its Study Instance UID before storing.
+    ident = _identify(part.body, limit) if study_uid is not None else None
+    if ident is not None:
+        found = ident.study_instance_uid
         if found is None:  # unchecked, it must not be stored under a study URL
             return _failure(
-                part,
+                ident,
                 FailureReason.CANNOT_UNDERSTAND,
                 f"part {number} has no readable Study Instance UID (0020,000D) to check "
                 f"against study {study_uid} in the URL; send a complete DICOM Part 10 file",
             )
         if found != study_uid:
             return _failure(
-                part,
+                ident,
                 FailureReason.DATA_SET_DOES_NOT_MATCH,
                 f"Study Instance UID (0020,000D) is {found!r} but the request URL names "
                 f"study {study_uid}; send it to /studies or to its own study's URL",
@@ -270,18 +291,19 @@ def _store_part(
     try:
         stored = store.put(part.body, source=SOURCE, calling_ae=None)
     except InvalidInstanceError as exc:
-        return _failure(part, FailureReason.CANNOT_UNDERSTAND, exc.reason, exc.sop_instance_uid)
+        ident = ident or _identify(part.body, limit)
+        return _failure(ident, FailureReason.CANNOT_UNDERSTAND, exc.reason, exc.sop_instance_uid)
     except Exception as exc:  # a boundary: one bad instance must not fail the others
         if is_out_of_space(exc):  # a full disk is no fault of the sender's data
             logger.warning("STOW-RS part %d refused, the disk is full: %s", number, exc)
             return _failure(
-                part,
+                ident or _identify(part.body, limit),
                 FailureReason.REFUSED_OUT_OF_RESOURCES,
                 f"the server's disk is full ({exc}); retry later",
             )
         logger.exception("storing STOW-RS part %d failed", number)
         return _failure(
-            part,
+            ident or _identify(part.body, limit),
             FailureReason.PROCESSING_FAILURE,
             f"the server failed while storing the instance ({type(exc).__name__}: {exc}); "
             "retry later",
@@ -290,19 +312,23 @@ def _store_part(
 
 
 def _failure(
-    part: BodyPart, reason: FailureReason, text: str, sop_instance_uid: str | None = None
+    ident: _Identity, reason: FailureReason, text: str, sop_instance_uid: str | None = None
 ) -> InstanceFailure:
     """A failure item, with the part's UIDs when its header can be read."""
-    ident = _identify(part.body)
     uid = ident.sop_instance_uid or sop_instance_uid
     return InstanceFailure(ident.sop_class_uid if uid else None, uid, reason, text)
 
 
-def _identify(data: bytes) -> _Identity:
-    """The UIDs the response and the study check need, read from the header only."""
+def _identify(data: bytes, limit: int) -> _Identity:
+    """The UIDs the response and the study check need, read from the header only.
+
+    Bytes the store would refuse unread (junk, a deflate bomb inflating past
+    ``limit``) are not read here either.
+    """
     try:
         import pydicom
 
+        screen_instance(data, max_inflated_bytes=limit)
         ds = pydicom.dcmread(
             io.BytesIO(data),
             force=True,
