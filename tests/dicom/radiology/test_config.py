@@ -57,6 +57,12 @@ def test_routes_destinations_and_priority(tmp_path: Path) -> None:
     assert settings.destinations[0].name == "pacs"
 
 
+def test_validation_limits_load_the_decoded_pixel_bound(tmp_path: Path) -> None:
+    text = _yaml(tmp_path, "  validation: {max_bytes: 1000000, max_pixel_bytes: 2000000}\n")
+    limits = load_radiology_text(text, "r.yaml", base_dir=tmp_path).limits
+    assert (limits.max_bytes, limits.max_pixel_bytes) == (1_000_000, 2_000_000)
+
+
 @pytest.mark.parametrize(
     ("body", "where", "message"),
     [

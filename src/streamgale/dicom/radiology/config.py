@@ -447,6 +447,7 @@ def _limits(node: Node | None) -> ValidationLimits:
         return ValidationLimits()
     keys = (
         "max_bytes",
+        "max_pixel_bytes",
         "max_rows",
         "max_columns",
         "max_frames",
