@@ -83,6 +83,7 @@ class RadiologyService:
                     settings.stow.host,
                     settings.stow.port,
                     path_prefix=settings.stow.path_prefix,
+                    max_concurrent_requests=settings.stow.max_concurrent_requests,
                 )
                 if settings.stow
                 else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from streamgale.config.document import read_document
 from streamgale.dicom.radiology.config import load_radiology, load_radiology_text
 from streamgale.dicom.routing import Priority
 from streamgale.errors import ConfigError
+from tests.dicom.radiology.helpers import running
 from tests.inference.onnx_models import segmenter
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "radiology.yaml"
@@ -61,6 +63,15 @@ def test_validation_limits_load_the_decoded_pixel_bound(tmp_path: Path) -> None:
     text = _yaml(tmp_path, "  validation: {max_bytes: 1000000, max_pixel_bytes: 2000000}\n")
     limits = load_radiology_text(text, "r.yaml", base_dir=tmp_path).limits
     assert (limits.max_bytes, limits.max_pixel_bytes) == (1_000_000, 2_000_000)
+
+
+def test_the_stow_listener_caps_concurrent_requests(tmp_path: Path) -> None:
+    text = _yaml(tmp_path, "  listeners:\n    stow: {port: 0, max_concurrent_requests: 3}\n")
+    settings = load_radiology_text(text, "r.yaml", base_dir=tmp_path)
+    assert settings.stow is not None and settings.stow.max_concurrent_requests == 3
+    quiet = replace(settings, state_dir=tmp_path / "state", dimse=None, dashboard=None)
+    with running(quiet) as service:  # the service hands it to its STOW-RS server
+        assert service.stow is not None and service.stow.max_concurrent_requests == 3
 
 
 @pytest.mark.parametrize(

@@ -309,13 +309,17 @@ _DIMSE = (
 def _stow(node: Node | None, o: Mapping[str, Any]) -> StowSettings | None:
     if node is None and o.get("stow_port") is None:
         return None
-    entries = node.mapping(allowed=("host", "port", "path_prefix")) if node else {}
+    allowed = ("host", "port", "path_prefix", "max_concurrent_requests")
+    entries = node.mapping(allowed=allowed) if node else {}
     return StowSettings(
         host=entries["host"].string() if "host" in entries else "127.0.0.1",
         port=int(o["stow_port"])
         if o.get("stow_port") is not None
         else (entries["port"].integer(minimum=0, maximum=65535) if "port" in entries else 8090),
         path_prefix=entries["path_prefix"].string() if "path_prefix" in entries else "/dicomweb",
+        max_concurrent_requests=entries["max_concurrent_requests"].integer(minimum=1)
+        if "max_concurrent_requests" in entries
+        else StowSettings.max_concurrent_requests,
     )
 
 

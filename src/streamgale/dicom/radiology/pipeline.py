@@ -70,6 +70,8 @@ class StowSettings:
     host: str = "127.0.0.1"
     port: int = 8090
     path_prefix: str = "/dicomweb"
+    max_concurrent_requests: int = 8
+    """POSTs served at once (each holds its body in memory); more get 503."""
 
 
 @dataclass(frozen=True)
