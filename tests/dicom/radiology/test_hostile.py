@@ -540,3 +540,13 @@ def test_megabytes_of_junk_are_refused_without_reading_them_all(run: Run) -> Non
     took = time.monotonic() - started
     assert refused and "not DICOM" in answer, answer
     assert took < 1.0, f"refusing 8 MiB of zeros took {took:.1f} s"
+
+
+def test_a_deflate_bomb_is_refused_at_the_door_before_it_is_inflated(run: Run) -> None:
+    """F5: the doors bound inflation by the service's max_bytes, before pydicom reads it."""
+    for door in DOORS:
+        sent = run.sent.get(("deflate-bomb-64mib", door))
+        if sent is not None:
+            assert sent.refused, (door, sent.answer[-300:])
+    stow = run.sent[("deflate-bomb-64mib", "stow")]
+    assert "inflates to more than" in stow.answer, stow.answer[-300:]

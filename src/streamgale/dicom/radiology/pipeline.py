@@ -185,6 +185,9 @@ class RadiologyApp:
             supersedes=lambda e: self.quarantine.holds(e.sop_instance_uid, since=e.received_at),
             superseded=lambda e: self.quarantine.mark_superseded(e.sop_instance_uid),
             retention=settings.retention,
+            # validation would quarantine a larger one; the door refuses it, and bounds
+            # what a Deflated data set may inflate to before it is read
+            max_instance_bytes=settings.limits.max_bytes,
         )
         self.delivery = (
             DeliveryManager(root / "delivery", settings.destinations, listener=self._delivery_ended)
