@@ -29,7 +29,7 @@ from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.state.file import FileStateStore
 from tests.inference.onnx_models import segmenter
 
-from .test_pipeline import _storescu
+from .helpers import storescu
 
 APP = Path(__file__).with_name("crash_app.py")
 
@@ -55,7 +55,7 @@ def _start(state: Path, model: Path, port: int, *timing: float) -> subprocess.Po
 
 
 def _storescu_cmd(port: int, files: list[Path]) -> list[str]:
-    return [_storescu(), "-v", "-aec", "STREAMGALE", "127.0.0.1", str(port), *map(str, files)]
+    return [storescu(), "-v", "-aec", "STREAMGALE", "127.0.0.1", str(port), *map(str, files)]
 
 
 def _evidence(sr_path: Path) -> set[str]:
