@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ct_service import ct_settings
+from streamgale import service as service_module
 from streamgale.dicom.synthetic import ct_series, write_instances
 from streamgale.service import RadiologyService
 
@@ -147,6 +148,19 @@ def _templates(root: Path, slices: int, size: int, count: int = 4) -> Path:
         series = ct_series(slices=slices, size=size, lesion=s % 2 == 0, seed=s)
         write_instances(series, root / "templates" / f"{s:02d}")
     return root / "templates"
+
+
+def _compact_every(seconds: float) -> None:
+    """Run the service's lake maintenance every ``seconds`` (600 s in the
+    service), so that a short soak shows what compaction does to RSS."""
+    landing = service_module._landing
+
+    def shortened(app: Any) -> Any:
+        made = landing(app)
+        made._maintain_every = seconds
+        return made
+
+    service_module._landing = shortened
 
 
 def soak(minutes: float, rate: float, slices: int, size: int, idle: float) -> list[Minute]:
@@ -263,7 +277,12 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=50, help="instances per study")
     parser.add_argument("--size", type=int, default=256, help="image rows and columns")
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU to measure")
+    parser.add_argument(
+        "--compact-every", type=float, default=None, help="seconds between lake compactions"
+    )
     args = parser.parse_args()
+    if args.compact_every is not None:
+        _compact_every(args.compact_every)
     print(
         f"soak: {args.minutes:g} min at {args.rate:g} images/s, {args.slices}-slice studies "
         f"of {args.size}x{args.size} CT, telemetry on"

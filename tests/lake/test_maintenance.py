@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -170,3 +172,43 @@ def test_compaction_never_merges_a_users_own_files(tmp_path: Path) -> None:
     assert lake.compact(min_files=3, min_age_seconds=0) == 3
     assert pq.read_table(partition / "notes.parquet").column("note").to_pylist() == ["mine"]
     assert sorted(p.name[:5] for p in partition.iterdir()) == ["notes", "part-"]
+
+
+_MERGE_RSS = """
+import sys, tempfile
+from datetime import UTC, datetime, timedelta
+import pyarrow as pa
+from streamgale.lake import maintenance
+from streamgale.lake.layout import part_name
+from streamgale.lake.storage import open_storage
+if sys.argv[1] == "keep":  # the allocator keeps what the merge freed, as before the fix
+    maintenance._release_arrow_memory = lambda: None
+def rss_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+storage = open_storage(tempfile.mkdtemp(), None)
+written = datetime.now(UTC) - timedelta(hours=1)
+for i in range(300):
+    rows = {"ts": [float(i * 200 + j) for j in range(200)],
+            "attrs": [f'{{"study": "1.2.826.0.1.{i}.{j}", "stage": "infer"}}' for j in range(200)]}
+    path = f"spans/date=2024-05-01/pipeline=p/{part_name(written + timedelta(seconds=i))}"
+    storage.write_parquet(path, pa.table(rows))
+before = rss_mib()
+maintenance.compact_table(storage, "spans", min_files=8, small_bytes=2**25,
+                          min_age_seconds=0, now=datetime.now(UTC))
+print(rss_mib() - before)
+"""
+
+
+def _rss_growth_over_a_merge(mode: str) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", _MERGE_RSS, mode], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.split()[-1])
+
+
+def test_compaction_gives_the_memory_of_a_merge_back() -> None:
+    # Issue 8's soak: RSS stepped up ~60 MiB at each compaction and stayed there.
+    kept, released = _rss_growth_over_a_merge("keep"), _rss_growth_over_a_merge("release")
+    assert released < kept / 2, (kept, released)

@@ -75,7 +75,20 @@ def compact_table(
         ]
         if len(inputs) >= min_files:
             removed += _merge(storage, directory, inputs, now)
+            _release_arrow_memory()
     return removed
+
+
+def _release_arrow_memory() -> None:
+    """Give the memory of a merge back to the system.
+
+    Arrow's allocator (mimalloc or jemalloc) keeps freed pages for reuse; a
+    merge of a few hundred files reads them all at once, so without this a
+    long-running service keeps that peak resident (about 100 MiB per merge of
+    600 telemetry files, issue 8's soak) until the next merge needs it.
+    """
+    pa, _ = pyarrow_modules()
+    pa.default_memory_pool().release_unused()
 
 
 def _is_candidate(info: FileInfo, small_bytes: int, min_age_seconds: float, now: datetime) -> bool:
