@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,9 +221,26 @@ def _sample_each_minute(recorder: Recorder, state: Path, done: Callable[[], bool
         used = time.process_time()
         minute.cpu_pct = 100 * (used - cpu) / 60
         minute.rss_mib = _rss_mib()
+        _trace_growth(index)
         minute.snapshot_kib = _snapshot_kib(state)
         minute.disk_mib = _disk_mib(state)
         cpu, index = used, index + 1
+
+
+_first_snapshot: list[tracemalloc.Snapshot] = []
+
+
+def _trace_growth(index: int) -> None:
+    """With ``--tracemalloc``: the Python allocations that grew since minute 1."""
+    if not tracemalloc.is_tracing():
+        return
+    snapshot = tracemalloc.take_snapshot()
+    if not _first_snapshot:
+        _first_snapshot.append(snapshot)
+        return
+    print(f"minute {index + 1}: Python allocations grown since minute 1")
+    for stat in snapshot.compare_to(_first_snapshot[0], "lineno")[:8]:
+        print(f"  {stat}")
 
 
 def _cpu_over(seconds: float) -> float:
@@ -280,7 +298,12 @@ def main() -> None:
     parser.add_argument(
         "--compact-every", type=float, default=None, help="seconds between lake compactions"
     )
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="print Python allocations that grow"
+    )
     args = parser.parse_args()
+    if args.tracemalloc:
+        tracemalloc.start()  # one frame: deeper tracebacks make each snapshot take minutes
     if args.compact_every is not None:
         _compact_every(args.compact_every)
     print(
