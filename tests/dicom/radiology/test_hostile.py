@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import resource
-import shutil
 import subprocess
 import sys
 import threading
@@ -58,7 +57,7 @@ from tests.dicom.quality.hostile import (
     good_study,
     instance_uids,
 )
-from tests.dicom.radiology.helpers import running
+from tests.dicom.radiology.helpers import running, storescu
 from tests.inference.onnx_models import segmenter
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -72,9 +71,6 @@ _MAX_ANSWER_SECONDS = 10.0
 _MAX_RSS_GROWTH_MIB = 400
 """Peak RSS growth allowed while the cases are handled: the largest case is 33 MiB
 on the wire; a 65535 x 65535 or 10^6-frame allocation would be gigabytes."""
-# Known defects in files another engineer owns, routed via /work/notes/hostile-findings.md:
-# (case, door) -> what is wrong; each is an xfail until its fix lands.
-_KNOWN_DEFECTS: dict[tuple[str, str], str] = {}
 
 
 @dataclass
@@ -101,13 +97,6 @@ class Run:
     state_dir: Path
 
 
-def _storescu() -> str:
-    path = shutil.which("storescu")
-    if path is None:
-        pytest.fail("storescu is missing: install dcmtk (make test does: apt-get install dcmtk)")
-    return path
-
-
 _PROPOSE = {
     JPEGBaseline8Bit: "-xy",
     JPEG2000Lossless: "-xv",
@@ -123,7 +112,7 @@ def _send_dimse(port: int, path: Path) -> tuple[bool, str]:
     meta, _ = _split_part10(path.read_bytes())
     propose = _PROPOSE.get(meta.get("TransferSyntaxUID"), "-x=")
     done = subprocess.run(
-        [_storescu(), "-v", "-R", propose, "-aec", "STREAMGALE", "127.0.0.1", str(port), str(path)],
+        [storescu(), "-v", "-R", propose, "-aec", "STREAMGALE", "127.0.0.1", str(port), str(path)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -251,11 +240,7 @@ def _settle(service: RadiologyService, sent: dict[tuple[str, str], Sent], goods:
     while time.monotonic() < deadline:
         _observe(service, sent)
         done = {s.study_instance_uid for s in service.summaries}
-        stored = [
-            s
-            for key, s in sent.items()
-            if not s.refused and s.sop_instance_uid and key not in _KNOWN_DEFECTS
-        ]
+        stored = [s for s in sent.values() if not s.refused and s.sop_instance_uid]
         if all(g in done for g in goods) and all(s.states for s in stored):
             time.sleep(1.0)  # anything still to come (a second state) comes now
             break
@@ -265,8 +250,7 @@ def _settle(service: RadiologyService, sent: dict[tuple[str, str], Sent], goods:
 
 def _observe(service: RadiologyService, sent: dict[tuple[str, str], Sent]) -> None:
     """Each input's states, from the door's answer, the quarantine and the results."""
-    # By SOP Instance UID: entries made after validation (inference, results) name the
-    # source "api", not the door (finding F6); each case's UID is its own.
+    # By SOP Instance UID: each case's UID is its own.
     quarantined: dict[str | None, list[str]] = {}
     for entry in service.quarantine.list(status="quarantined", limit=10_000):
         quarantined.setdefault(entry.sop_instance_uid, []).append(entry.reason)
@@ -348,16 +332,7 @@ def _send_cases(tmp: Path, port: int, url: str, sent: dict[tuple[str, str], Sent
 
 
 _PARAMS = [
-    pytest.param(
-        case.name,
-        door,
-        id=f"{case.name}-{door}",
-        marks=[pytest.mark.xfail(reason=_KNOWN_DEFECTS[(case.name, door)], strict=True)]
-        if (case.name, door) in _KNOWN_DEFECTS
-        else [],
-    )
-    for case in CASES
-    for door in DOORS
+    pytest.param(case.name, door, id=f"{case.name}-{door}") for case in CASES for door in DOORS
 ]
 
 
