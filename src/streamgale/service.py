@@ -16,6 +16,7 @@ needs to know the dashboard (which reads the pipeline) exists.
 from __future__ import annotations
 
 import importlib.util
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,13 @@ if TYPE_CHECKING:
     from streamgale.runtime.runner import Runtime
 
 __all__ = ["RadiologyService", "radiology_extras", "require_extras"]
+
+# How long a thread may keep the GIL while another waits for it (Python's default: 5 ms).
+# Building SR/SEG is pure Python on its own thread; each time the driver lets the GIL go
+# (a file read, numpy, ONNX Runtime) it waited up to 5 ms to get it back, several times per
+# instance. At 1 ms an instance's preparation beside a finalizing study waited p95 10-20 ms
+# instead of 23-29 ms (bench/gil_contention.py); the study's CPU stays the same.
+_GIL_SWITCH_INTERVAL_S = 0.001
 
 _EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "dicom": ("pydicom", "pynetdicom", "highdicom"),
@@ -171,6 +179,8 @@ class RadiologyService:
         return True
 
     def _open(self) -> None:
+        # Process-wide, but only ever shortened: SR/SEG are built on a thread from here on.
+        sys.setswitchinterval(min(sys.getswitchinterval(), _GIL_SWITCH_INTERVAL_S))
         # highdicom loads its copy of the standard on first use (~1 s): pay it
         # here, not inside the first study's latency.
         warm_up()

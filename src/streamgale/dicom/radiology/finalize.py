@@ -22,7 +22,6 @@ import datetime as dt
 import hashlib
 import io
 import logging
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,13 +58,6 @@ from streamgale.inference import InferenceResult, ModelConfig
 __all__ = ["Finalizer", "ResultSummary"]
 
 logger = logging.getLogger(__name__)
-
-# How long a thread may keep the GIL while another waits for it (Python's default: 5 ms).
-# Building SR/SEG is pure Python on its own thread; each time the driver lets the GIL go
-# (a file read, numpy, ONNX Runtime) it waited up to 5 ms to get it back, several times per
-# instance. At 1 ms an instance's preparation beside a finalizing study waited p95 10-20 ms
-# instead of 23-29 ms (bench/gil_contention.py); the study's CPU stays the same.
-_GIL_SWITCH_INTERVAL_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -126,8 +118,6 @@ class Finalizer:
         self._deid = deid
         self._deidentifying = deidentifying
         self._headers = headers
-        # Process-wide, but only ever shortened: a finalizing thread exists from here on.
-        sys.setswitchinterval(min(sys.getswitchinterval(), _GIL_SWITCH_INTERVAL_S))
         self._delivers = delivers
 
     def __call__(self, work: StudyWork) -> ResultSummary | None:
